@@ -1,0 +1,196 @@
+"""Channels: where a post goes. One module per platform behind this one small interface.
+
+A channel turns a :class:`Post` into a published post and says what became of it:
+
+* it returns :class:`Published` with the platform's id, or
+* it raises one of the errors below, which tell the worker what to do next:
+  :class:`RetryLater` (try again, maybe after a pause of the channel or of the whole app),
+  :class:`HoldChannel` (a person must act: token, permission), or
+  :class:`Rejected` (this one post will never go; the platform's reason is kept).
+
+Any other exception is treated as "outcome unknown": the worker reconciles with
+:meth:`Channel.find_existing` before it sends again, so a crash never posts twice.
+
+Platforms are chosen by name (``platform:`` in config/units.yaml) from :data:`REGISTRY`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from bot.store import Channel as ChannelRow
+    from bot.store import Store
+
+
+@dataclass(frozen=True)
+class Post:
+    """Everything a channel needs to publish one delivery. ``text`` is exactly what is posted."""
+
+    delivery_id: int
+    content_id: str
+    channel_id: str
+    unit_id: str
+    unit_name: str
+    platform: str
+    title: str
+    text: str  # title, body, hashtags and link, as the outbox shows it
+    body: str  # the story's body alone (plain text), for platforms with their own title field
+    hashtags: list[str] = field(default_factory=list)
+    link: str | None = None
+    images: list[Path] = field(default_factory=list)  # banner and/or photos, in order
+    kind: str = "news"
+    created_at: datetime | None = None
+    first_attempt_at: datetime | None = None  # reconcile searches the platform from here
+
+
+@dataclass(frozen=True)
+class Published:
+    post_id: str
+    url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EngagementReading:
+    post_id: str
+    reactions: int | None = None
+    comments: int | None = None
+    shares: int | None = None
+    views: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChannelCheck:
+    """What `campaign-bot channels` shows for one channel."""
+
+    channel_id: str
+    platform: str
+    ok: bool
+    account_name: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # permissions, expiry, verified…
+    problem: str | None = None  # in Vietnamese, for the staff
+    fix: str | None = None
+
+
+class ChannelError(Exception):
+    """Base of what a channel raises. Messages must never contain a token."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class RetryLater(ChannelError):
+    """Try again later.
+
+    ``scope`` says what to pause: ``"delivery"`` (only this delivery backs off), ``"channel"``
+    (nothing goes to this channel until ``retry_after`` seconds pass) or ``"app"`` (nothing goes
+    to this platform at all). ``maybe_sent`` means the request may have reached the platform:
+    the worker reconciles before resending.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        scope: str = "delivery",
+        maybe_sent: bool = False,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+        self.scope = scope
+        self.maybe_sent = maybe_sent
+
+
+class HoldChannel(ChannelError):
+    """A person must act (expired/revoked token, missing permission). Deliveries wait, none is lost."""
+
+    def __init__(self, message: str, *, fix: str, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.fix = fix
+
+
+class Rejected(ChannelError):
+    """The platform refuses this content; retrying will not help."""
+
+
+class Channel(Protocol):
+    """The interface every platform module implements."""
+
+    platform: ClassVar[str]
+    row: ChannelRow
+
+    def publish(self, post: Post) -> Published:
+        """Publish one post. Raises a :class:`ChannelError` subclass on a known failure."""
+        ...
+
+    def find_existing(self, post: Post) -> Published | None:
+        """Whether this post already exists on the platform (after a crash or an unclear answer)."""
+        ...
+
+    def check(self) -> ChannelCheck:
+        """Validate the credentials and describe the account, for `campaign-bot channels`."""
+        ...
+
+    def engagement(self, post_ids: list[str]) -> dict[str, EngagementReading]:
+        """Read engagement of sent posts back (batched where the platform allows)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class ChannelContext:
+    """What a platform module may use to build a channel."""
+
+    workspace: Path
+    store: Store
+    env: dict[str, str]  # the process environment merged with the workspace's .env
+    campaign: Any = None  # bot.load.Campaign (media settings, timezone)
+    transport: Any = None  # a requests.Session to use, for tests and pooling
+
+
+# platform name -> "module:Class". The outbox is the default for a channel without a token.
+REGISTRY: dict[str, str] = {
+    "outbox": "bot.channels.outbox:OutboxChannel",
+    "facebook": "bot.channels.facebook:FacebookChannel",
+    "zalo": "bot.channels.zalo:ZaloChannel",
+}
+
+PLATFORMS = ("facebook", "zalo")
+
+
+def fingerprint(secret: str) -> str:
+    """A short one-way fingerprint of a secret, to notice that a token changed without storing it."""
+    return hmac.new(b"campaign-bot/token-fingerprint", secret.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def mask(secret: str | None) -> str:
+    """How a secret is printed: never more than its last 4 characters."""
+    if not secret:
+        return "(chưa đặt)"
+    return "…" + secret[-4:] if len(secret) > 12 else "****"
+
+
+def uses_outbox(row: ChannelRow, env: dict[str, str]) -> bool:
+    """A channel whose token variable is unset posts to the local outbox instead."""
+    return not (row.token_env and env.get(row.token_env))
+
+
+def open_channel(row: ChannelRow, ctx: ChannelContext) -> Channel:
+    """Build the channel object for a configured channel: its platform, or the outbox."""
+    name = "outbox" if uses_outbox(row, ctx.env) else row.platform
+    module_name, cls_name = REGISTRY[name].split(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    return cls(row, ctx)

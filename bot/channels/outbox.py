@@ -1,0 +1,106 @@
+"""The local outbox: a folder that shows exactly what would be posted.
+
+Limits: none. Secret fields: none. It is the channel of every configured channel whose
+token variable is unset, so a new user sees the whole campaign without any account.
+
+Layout: ``outbox/<unit id>/<platform>/<delivery id>-<slug>.json`` with the image(s) beside it.
+Each file is written to a temporary name and renamed, so a crash never leaves half a post.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import ClassVar
+
+from bot.channels import ChannelCheck, ChannelContext, EngagementReading, Post, Published
+from bot.store import Channel as ChannelRow
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "post"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class OutboxChannel:
+    platform: ClassVar[str] = "outbox"
+
+    def __init__(self, row: ChannelRow, ctx: ChannelContext) -> None:
+        self.row = row
+        self.root = ctx.workspace / "outbox"
+        self.folder = self.root / row.unit_id / row.platform
+
+    def __str__(self) -> str:
+        return f"outbox://{self.row.unit_id}/{self.row.platform}"
+
+    def _path(self, post: Post) -> Path:
+        return self.folder / f"{post.delivery_id:06d}-{_slug(post.content_id)}.json"
+
+    def publish(self, post: Post) -> Published:
+        target = self._path(post)
+        images = []
+        for i, src in enumerate(post.images):
+            name = f"{target.stem}-{i + 1}{src.suffix}" if len(post.images) > 1 else f"{target.stem}{src.suffix}"
+            dest = self.folder / name
+            if not dest.exists():
+                tmp = dest.with_name(".tmp-" + dest.name)
+                self.folder.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, tmp)
+                os.replace(tmp, dest)
+            images.append(name)
+        record = {
+            "delivery_id": post.delivery_id,
+            "content_id": post.content_id,
+            "unit": post.unit_id,
+            "unit_name": post.unit_name,
+            "platform": post.platform,
+            "title": post.title,
+            "text": post.text,
+            "hashtags": post.hashtags,
+            "link": post.link,
+            "image": images[0] if images else None,
+            "images": images,
+        }
+        atomic_write(target, json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"))
+        return Published(post_id=f"outbox:{target.relative_to(self.root)}")
+
+    def find_existing(self, post: Post) -> Published | None:
+        target = self._path(post)
+        if target.exists():
+            return Published(post_id=f"outbox:{target.relative_to(self.root)}")
+        return None
+
+    def check(self) -> ChannelCheck:
+        env = self.row.token_env
+        return ChannelCheck(
+            channel_id=self.row.id,
+            platform=self.row.platform,
+            ok=True,
+            account_name=None,
+            details={"outbox": str(self.folder)},
+            problem=f"chưa có token ({env} chưa đặt): bài được ghi vào outbox, không đăng thật" if env else None,
+            fix=f"đặt {env} trong tệp .env để đăng thật" if env else None,
+        )
+
+    def engagement(self, post_ids: list[str]) -> dict[str, EngagementReading]:
+        return {}
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,225 @@
+"""The store's tables.
+
+Every datetime is UTC-aware (sqlmodel maps ``datetime`` to a timezone-aware column and
+rejects naive values). The deliveries table is the work queue: one row per content item
+per channel, unique, so nothing can be planned twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DeliveryState:
+    """States of a delivery. ``sending`` is written *before* the platform call."""
+
+    PENDING = "pending"  # planned, waiting for its time (or for a held channel)
+    SENDING = "sending"  # claimed, the platform call may be in progress
+    RETRY = "retry"  # a retryable error; next_attempt_at says when
+    SENT = "sent"  # the platform accepted it; platform_post_id is set
+    FAILED = "failed"  # given up, reason says why
+    SKIPPED = "skipped"  # expired before it could go out (story past `expires`)
+
+    OPEN = (PENDING, SENDING, RETRY)
+    ALL = (PENDING, SENDING, RETRY, SENT, FAILED, SKIPPED)
+
+
+class Unit(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    name: str
+    short_name: str | None = None
+    level: str = Field(index=True)
+    parent_id: str | None = Field(default=None, index=True)
+    target: int | None = None
+    # Materialized path "root/child/grandchild/" so subtree queries are one LIKE.
+    path: str = Field(index=True)
+
+
+class Channel(SQLModel, table=True):
+    """A unit's account on one platform, as configured in config/units.yaml."""
+
+    id: str = Field(primary_key=True)  # "<unit id>/<platform>"
+    unit_id: str = Field(index=True)
+    platform: str
+    account_id: str | None = None  # page_id or oa_id
+    token_env: str | None = None  # the name of the variable, never its value
+    broadcast: bool = False
+    active: bool = True  # false once removed from the config (kept for history)
+
+
+class ChannelState(SQLModel, table=True):
+    """Runtime state of a channel, shared by every worker through the store.
+
+    Also used for app-wide pauses with ids like ``app:facebook``.
+    """
+
+    channel_id: str = Field(primary_key=True)
+    status: str = "active"  # active | held
+    reason: str | None = None  # why it is held (in Vietnamese, shown to staff)
+    fix: str | None = None  # what a person must do
+    held_at: datetime | None = None
+    token_fingerprint: str | None = None  # HMAC of the token that was refused: a new token releases the hold
+    paused_until: datetime | None = None  # rate limit: nothing is sent before this
+    pause_reason: str | None = None
+    lease_owner: str | None = None  # the worker that may post to this channel now
+    lease_until: datetime | None = None
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ChannelToken(SQLModel, table=True):
+    """Rotating tokens (Zalo), encrypted with CAMPAIGN_SECRET_KEY. Never clear text."""
+
+    channel_id: str = Field(primary_key=True)
+    access_token_enc: str | None = None
+    refresh_token_enc: str | None = None
+    access_expires_at: datetime | None = None
+    refresh_expires_at: datetime | None = None
+    # Fingerprint of the seed refresh token from the environment, to notice a new seed.
+    seed_fingerprint: str | None = None
+    version: int = 0  # bumped on every rotation (optimistic check)
+    status: str = "ok"  # ok | renewing | lost
+    renewing_since: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ContentItem(SQLModel, table=True):
+    id: str = Field(primary_key=True)  # path under content/ without .md; "milestone/…", "slogan/…"
+    title: str
+    kind: str = Field(index=True)
+    unit_id: str = Field(index=True)
+    audience: Any = Field(default="own", sa_column=Column(JSON, nullable=False))  # "own"|"cascade"|"all"|[ids]
+    platforms: list[str] = Field(default_factory=lambda: ["facebook", "zalo"], sa_column=Column(JSON, nullable=False))
+    approved: bool = False
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    not_before: datetime | None = None
+    expires: datetime | None = None
+    priority: int = 0
+    image: str | None = None  # path relative to the workspace (inside content/)
+    images: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, default=list))
+    banner: str | None = None  # template id
+    banner_data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    link: str | None = None
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, default=list))
+    body: str = ""
+    source: str | None = None  # the file it came from; None for generated items
+    content_hash: str | None = None
+    active: bool = True  # false once its file is gone (kept for history)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ScheduleSlot(SQLModel, table=True):
+    """A schedule slot that has been filled (or deliberately passed). Never filled twice."""
+
+    __table_args__ = (UniqueConstraint("schedule_id", "slot_at", name="uq_slot"),)
+    id: int | None = Field(default=None, primary_key=True)
+    schedule_id: str = Field(index=True)
+    slot_at: datetime
+    filled_at: datetime = Field(default_factory=utcnow)
+    deliveries: int = 0
+    note: str | None = None  # e.g. "missed: past its grace window"
+
+
+class Delivery(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("content_id", "channel_id", name="uq_delivery"),
+        Index("ix_delivery_due", "state", "due_at"),
+        Index("ix_delivery_channel_state", "channel_id", "state"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    content_id: str = Field(index=True)
+    channel_id: str = Field(index=True)
+    unit_id: str = Field(index=True)
+    platform: str
+    schedule_id: str | None = None  # None for milestone announcements
+    slot_at: datetime | None = None
+    day: str = Field(index=True)  # local date (YYYY-MM-DD) the post belongs to, for the daily cap
+    due_at: datetime
+    priority: int = 0  # milestones go first
+    state: str = DeliveryState.PENDING
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    needs_check: bool = False  # the last call may have reached the platform: reconcile before resending
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    sending_since: datetime | None = None
+    first_sent_attempt_at: datetime | None = None  # when a call first went out (reconcile searches from here)
+    platform_post_id: str | None = None
+    reason: str | None = None
+    sent_at: datetime | None = None
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Engagement(SQLModel, table=True):
+    """Engagement of a sent post as read back from its platform at ``read_at``."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(index=True)
+    read_at: datetime = Field(default_factory=utcnow)
+    reactions: int | None = None
+    comments: int | None = None
+    shares: int | None = None
+    views: int | None = None
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+
+
+class MilestoneRule(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    metric: str
+    definition: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+
+
+class MilestoneFiring(SQLModel, table=True):
+    """Each (rule, unit, threshold) fires once, ever."""
+
+    __table_args__ = (UniqueConstraint("rule_id", "unit_id", "threshold", name="uq_firing"),)
+    id: int | None = Field(default=None, primary_key=True)
+    rule_id: str = Field(index=True)
+    unit_id: str = Field(index=True)
+    threshold: str  # as written: "1000" or "120%"
+    value: float
+    percent: float | None = None
+    announced: bool = True  # false: passed over by a jump to a higher threshold
+    content_id: str | None = None
+    phase: str | None = None
+    fired_at: datetime = Field(default_factory=utcnow)
+
+
+class MetricReading(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("unit_id", "metric", "at", name="uq_reading"),)
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: str = Field(index=True)
+    metric: str = Field(index=True)
+    value: float
+    at: datetime
+    source: str | None = None
+    imported_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditLog(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str = "bot"
+    action: str
+    subject: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+
+
+class Meta(SQLModel, table=True):
+    """Small key/value facts about the store (e.g. the config hash of the last sync)."""
+
+    key: str = Field(primary_key=True)
+    value: str
