@@ -48,6 +48,9 @@ class Post:
     kind: str = "news"
     created_at: datetime | None = None
     first_attempt_at: datetime | None = None  # reconcile searches the platform from here
+    # What earlier attempts of this delivery achieved (e.g. {"article_id": …} before a broadcast),
+    # as saved through ChannelError.progress or Published.extra. Lets a multi-step publish resume.
+    progress: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,10 +86,12 @@ class ChannelCheck:
 class ChannelError(Exception):
     """Base of what a channel raises. Messages must never contain a token."""
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, progress: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        # Steps already done on the platform (merged into the delivery's record, handed back in Post.progress).
+        self.progress = progress or {}
 
 
 class RetryLater(ChannelError):
@@ -106,8 +111,9 @@ class RetryLater(ChannelError):
         scope: str = "delivery",
         maybe_sent: bool = False,
         code: str | None = None,
+        progress: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, progress=progress)
         self.retry_after = retry_after
         self.scope = scope
         self.maybe_sent = maybe_sent
@@ -116,8 +122,8 @@ class RetryLater(ChannelError):
 class HoldChannel(ChannelError):
     """A person must act (expired/revoked token, missing permission). Deliveries wait, none is lost."""
 
-    def __init__(self, message: str, *, fix: str, code: str | None = None) -> None:
-        super().__init__(message, code=code)
+    def __init__(self, message: str, *, fix: str, code: str | None = None, progress: dict[str, Any] | None = None) -> None:
+        super().__init__(message, code=code, progress=progress)
         self.fix = fix
 
 

@@ -1,0 +1,434 @@
+"""The command line: `campaign-bot COMMAND`. Everything the staff read is in Vietnamese.
+
+Exit codes: 0 success, 1 the campaign folder has problems (nothing was changed), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from sqlalchemy import func
+from sqlmodel import select
+
+from bot.load import Campaign, LoadError, load_campaign, load_env, resolve_workspace
+from bot.store import Channel, ChannelState, Delivery, DeliveryState, Store, default_url, open_store, utcnow
+from bot.vn import ngay_gio, so
+
+log = logging.getLogger("bot")
+
+
+class Ctx:
+    """Lazily loaded workspace, environment, campaign and store for one command."""
+
+    def __init__(self, workspace: str | None) -> None:
+        self.workspace = resolve_workspace(workspace)
+        self._env: dict[str, str] | None = None
+        self._campaign: Campaign | None = None
+        self._store: Store | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        if self._env is None:
+            self._env = load_env(self.workspace)
+        return self._env
+
+    @property
+    def campaign(self) -> Campaign:
+        if self._campaign is None:
+            try:
+                self._campaign = load_campaign(self.workspace)
+            except LoadError as exc:
+                report_problems(exc)
+                sys.exit(1)
+        return self._campaign
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            import os
+
+            if self.env.get("CAMPAIGN_DB_URL") and "CAMPAIGN_DB_URL" not in os.environ:
+                os.environ["CAMPAIGN_DB_URL"] = self.env["CAMPAIGN_DB_URL"]
+            self._store = open_store(default_url(self.workspace))
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def report_problems(exc: LoadError) -> None:
+    n = len(exc.problems)
+    click.secho(f"Thư mục chiến dịch có {n} lỗi — chưa thay đổi gì trong dữ liệu:", fg="red", err=True)
+    for p in exc.problems:
+        click.echo(f"  ✗ {p}", err=True)
+    click.echo("Sửa các lỗi trên rồi chạy lại `campaign-bot check`.", err=True)
+
+
+def parse_now(value: str | None, campaign: Campaign) -> datetime:
+    if not value:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' không phải thời điểm ISO; ví dụ 2026-11-25T08:00 hoặc 2026-11-25T08:00+07:00") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=campaign.tz)
+    return moment.astimezone(UTC)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(file_okay=False),
+    envvar="CAMPAIGN_WORKSPACE",
+    help="Thư mục chiến dịch (mặc định: thư mục hiện tại; hoặc biến CAMPAIGN_WORKSPACE).",
+)
+@click.option("-v", "--verbose", count=True, help="In thêm chi tiết (-vv: gỡ lỗi).")
+@click.version_option(package_name="campaign-bot")
+@click.pass_context
+def cli(ctx: click.Context, workspace: str | None, verbose: int) -> None:
+    """Bot chiến dịch của tổ chức Công đoàn: lên lịch và đăng bài, banner, tin cột mốc lên
+    Trang Facebook và Zalo OA của từng cấp công đoàn.
+
+    \b
+    Dữ liệu: SQLite trong .campaign/ của thư mục chiến dịch, hoặc CAMPAIGN_DB_URL.
+    Token đặt trong tệp .env (không bao giờ in ra). Kênh chưa có token → ghi vào outbox/.
+    Bắt đầu: `campaign-bot check`, rồi `campaign-bot demo` hoặc `campaign-bot run`.
+    """
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Ctx(workspace)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@cli.command()
+@click.pass_obj
+def check(obj: Ctx) -> None:
+    """Kiểm tra toàn bộ thư mục chiến dịch (không thay đổi dữ liệu)."""
+    from bot.banners import layout_engine_name
+
+    c = obj.campaign
+    approved = sum(1 for s in c.stories if s.front.approved)
+    channels = [(u, ch) for u in c.units for ch in u.channels]
+    missing = [ch.token_env for _, ch in channels if ch.token_env and not obj.env.get(ch.token_env)]
+    click.secho("✓ Thư mục chiến dịch hợp lệ.", fg="green")
+    click.echo(f"  Chiến dịch: {c.config.name} ({c.config.start:%d/%m/%Y} – {c.config.end:%d/%m/%Y})")
+    click.echo(f"  Đơn vị: {so(len(c.units))} · kênh: {so(len(channels))} · lịch đăng: {so(len(c.schedules))}")
+    click.echo(f"  Bài viết: {so(len(c.stories))} ({so(approved)} đã duyệt) · mẫu banner: {so(len(c.banners))}")
+    click.echo(f"  Quy tắc cột mốc: {so(len(c.milestones.milestones))}")
+    click.echo(f"  Dàn chữ banner: {layout_engine_name()}")
+    if missing:
+        click.echo(f"  {so(len(missing))} kênh chưa có token → đăng vào outbox/ (thư mục xem trước), không đăng thật.")
+
+
+@cli.command()
+@click.pass_obj
+def sync(obj: Ctx) -> None:
+    """Nạp thư mục chiến dịch vào dữ liệu (tất cả hoặc không gì cả)."""
+    from bot.store.sync import sync_campaign
+
+    result = sync_campaign(obj.campaign, obj.store, actor="cli")
+    if result.unchanged:
+        click.echo("Không có gì thay đổi kể từ lần nạp trước.")
+    else:
+        click.echo(
+            f"Đã nạp: {so(result.units)} đơn vị, {so(result.channels)} kênh; bài mới {so(result.content_added)}, "
+            f"bài sửa {so(result.content_changed)}, bài gỡ {so(result.content_retired)}."
+        )
+
+
+@cli.command("plan")
+@click.option("--now", "now_text", metavar="ISO-TIME", help="Lập lịch như thể lúc này (mặc định: bây giờ).")
+@click.pass_obj
+def plan_cmd(obj: Ctx, now_text: str | None) -> None:
+    """Lập lịch: tạo các lượt đăng cho các khung giờ đến hạn (không đăng)."""
+    from bot.pipeline import plan_now
+    from bot.store.sync import sync_campaign
+
+    now = parse_now(now_text, obj.campaign)
+    sync_campaign(obj.campaign, obj.store)
+    created, slots = plan_now(obj.campaign, obj.store, now)
+    click.echo(f"{ngay_gio(now, obj.campaign.tz)}: {so(slots)} khung giờ, {so(created)} lượt đăng mới.")
+
+
+def _print_tick(report: Any, as_json: bool, tz: Any) -> None:
+    if as_json:
+        emit_json(report.summary())
+        return
+    o = report.worker.outcomes
+    click.echo(
+        f"{ngay_gio(report.at, tz)}: {so(report.planned)} lượt mới, đã đăng {so(o['sent'] + o['reconciled'])}, "
+        f"thử lại {so(o['retry'] + o['paused'])}, lỗi {so(o['failed'])}, tạm giữ {so(o['held'])}."
+    )
+    for m in report.milestones:
+        click.echo(f"  ★ {m}")
+    for cid, reason in report.worker.held.items():
+        click.secho(f"  ⚠ Kênh {cid} bị tạm giữ: {reason} — xem `campaign-bot channels`.", fg="yellow")
+
+
+@cli.command()
+@click.option("--now", "now_text", metavar="ISO-TIME", help="Chạy như thể lúc này, ví dụ 2026-11-27T08:00 (giờ chiến dịch).")
+@click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON.")
+@click.option("--outbox", "force_outbox", is_flag=True, help="Chỉ ghi vào outbox/, không đăng thật dù có token.")
+@click.pass_obj
+def tick(obj: Ctx, now_text: str | None, as_json: bool, force_outbox: bool) -> None:
+    """Một lượt: nạp, kiểm tra cột mốc, lập lịch, vẽ banner, đăng, đối soát."""
+    from bot.pipeline import tick as run_tick
+
+    now = parse_now(now_text, obj.campaign)
+    report = run_tick(obj.campaign, obj.store, obj.env, now, force_outbox=force_outbox)
+    _print_tick(report, as_json, obj.campaign.tz)
+
+
+@cli.command()
+@click.option("--every", default=60, show_default=True, help="Số giây giữa hai lượt.")
+@click.option("--outbox", "force_outbox", is_flag=True, help="Chỉ ghi vào outbox/, không đăng thật.")
+@click.pass_obj
+def run(obj: Ctx, every: int, force_outbox: bool) -> None:
+    """Chạy liên tục: APScheduler gọi một lượt `tick` mỗi phút. Ctrl-C để dừng."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from bot.pipeline import tick as run_tick
+
+    workspace = obj.workspace
+
+    def job() -> None:
+        try:
+            campaign = load_campaign(workspace)  # staff edit files while it runs: reload each time
+        except LoadError as exc:
+            report_problems(exc)
+            click.echo("Lượt này bỏ qua; đang tiếp tục với dữ liệu cũ cho đến khi tệp được sửa.", err=True)
+            return
+        try:
+            report = run_tick(campaign, obj.store, obj.env, utcnow(), force_outbox=force_outbox)
+            _print_tick(report, False, campaign.tz)
+        except Exception:  # noqa: BLE001 - one bad pass must not stop the service
+            log.exception("lượt chạy lỗi; sẽ thử lại ở lượt sau")
+
+    obj.campaign  # validate once before starting  # noqa: B018
+    scheduler = BlockingScheduler(timezone=obj.campaign.config.timezone)
+    scheduler.add_job(job, "interval", seconds=every, next_run_time=datetime.now(UTC), id="tick",
+                      max_instances=1, coalesce=True, misfire_grace_time=every)
+
+    def stop(*_: Any) -> None:
+        click.echo("Đang dừng…")
+        scheduler.shutdown(wait=True)
+
+    signal.signal(signal.SIGTERM, stop)
+    click.echo(f"Đang chạy (mỗi {every} giây). Ctrl-C để dừng. Dữ liệu: {obj.store.display_url()}")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    click.echo("Đã dừng.")
+
+
+def status_data(obj: Ctx) -> dict[str, Any]:
+    c = obj.campaign
+    with obj.store.session() as s:
+        rows = s.exec(
+            select(Delivery.unit_id, Delivery.channel_id, Delivery.platform, Delivery.state, func.count()).group_by(
+                Delivery.unit_id, Delivery.channel_id, Delivery.platform, Delivery.state
+            )
+        ).all()
+        states = {st.channel_id: st for st in s.exec(select(ChannelState)).all()}
+        channels = {ch.id: ch for ch in s.exec(select(Channel)).all()}
+    per_channel: dict[str, dict[str, Any]] = {}
+    totals: Counter[str] = Counter()
+    for unit_id, channel_id, platform, state, n in rows:
+        entry = per_channel.setdefault(
+            channel_id, {"unit": unit_id, "platform": platform, "states": dict.fromkeys(DeliveryState.ALL, 0)}
+        )
+        entry["states"][state] = n
+        totals[state] += n
+    for cid, ch in channels.items():
+        st = states.get(cid)
+        entry = per_channel.setdefault(
+            cid, {"unit": ch.unit_id, "platform": ch.platform, "states": dict.fromkeys(DeliveryState.ALL, 0)}
+        )
+        entry["mode"] = "outbox" if not (ch.token_env and obj.env.get(ch.token_env)) else ch.platform
+        entry["held"] = st.status == "held" if st else False
+        if st and st.status == "held":
+            entry["reason"], entry["fix"] = st.reason, st.fix
+    per_unit: dict[str, Counter[str]] = defaultdict(Counter)
+    for entry in per_channel.values():
+        per_unit[entry["unit"]].update(entry["states"])
+    data: dict[str, Any] = {
+        "campaign": c.config.id,
+        "store": obj.store.display_url(),
+        "totals": {k: totals.get(k, 0) for k in DeliveryState.ALL},
+        "channels": dict(sorted(per_channel.items())),
+        "units": {u.id: dict(per_unit.get(u.id, Counter())) for u in c.units},
+    }
+    try:
+        from bot.cli_milestones import status_section
+    except ImportError:
+        pass
+    else:
+        data["milestones"] = status_section(c, obj.store, utcnow())
+    return data
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="In dạng JSON (số lượt đăng theo kênh và trạng thái).")
+@click.pass_obj
+def status(obj: Ctx, as_json: bool) -> None:
+    """Tình hình: lượt đăng theo đơn vị, kênh và trạng thái; kênh bị tạm giữ; cột mốc."""
+    data = status_data(obj)
+    if as_json:
+        emit_json(data)
+        return
+    names = {u.id: u.short_name or u.name for u in obj.campaign.units}
+    t = data["totals"]
+    click.echo(
+        f"Tổng: đã đăng {so(t['sent'])}, chờ {so(t['pending'] + t['retry'])}, đang gửi {so(t['sending'])}, "
+        f"lỗi {so(t['failed'])}, bỏ qua {so(t['skipped'])}."
+    )
+    click.echo(f"{'Kênh':<40} {'đã đăng':>8} {'chờ':>6} {'lỗi':>6}  ghi chú")
+    for e in data["channels"].values():
+        st = e["states"]
+        note = "TẠM GIỮ: " + (e.get("reason") or "") if e.get("held") else ("outbox" if e.get("mode") == "outbox" else "")
+        label = f"{names.get(e['unit'], e['unit'])} · {e['platform']}"
+        click.echo(f"{label[:40]:<40} {so(st['sent']):>8} {so(st['pending'] + st['retry']):>6} {so(st['failed']):>6}  {note}")
+    ms = data.get("milestones")
+    if ms:
+        from bot.cli_milestones import print_status_section
+
+        print_status_section(ms)
+
+
+@cli.command()
+@click.option("--days", default=30, show_default=True, help="Số ngày phát lại.")
+@click.option("--start", "start_text", metavar="ISO-TIME", help="Bắt đầu từ (mặc định: bây giờ).")
+@click.pass_obj
+def demo(obj: Ctx, days: int, start_text: str | None) -> None:
+    """Phát lại N ngày tới của chiến dịch mẫu theo thời gian giả lập, ghi tất cả vào outbox/."""
+    from tqdm import tqdm
+
+    from bot.pipeline import demo_moments, play
+    from bot.store.sync import sync_campaign
+
+    c = obj.campaign
+    start = parse_now(start_text, c)
+    sync_campaign(c, obj.store, actor="demo")
+    moments = demo_moments(c, start, days)
+    with tqdm(total=len(moments), unit="lượt", desc=f"Phát lại {days} ngày", file=sys.stderr) as bar:
+        def step(moment: datetime, report: Any) -> None:
+            bar.set_postfix_str(ngay_gio(moment, c.tz))
+            bar.update(1)
+            for m in report.milestones:
+                tqdm.write(f"  ★ {m}", file=sys.stderr)
+
+        totals = play(c, obj.store, obj.env, start, days, on_step=step)
+    outbox = obj.workspace / "outbox"
+    units = {p.parent.parent.name for p in outbox.glob("*/*/*.json")}
+    platforms = Counter(p.parent.name for p in outbox.glob("*/*/*.json"))
+    click.echo(
+        f"Xong: {so(totals['sent'])} bài mới vào outbox ({so(totals['milestones'])} tin cột mốc); "
+        f"outbox có {so(sum(platforms.values()))} bài cho {so(len(units))} đơn vị "
+        f"(facebook {so(platforms['facebook'])}, zalo {so(platforms['zalo'])})."
+    )
+    click.echo(f"Xem bài và banner trong: {outbox}")
+    click.echo("Xem tổng hợp: `campaign-bot status` · kiểm tra kênh: `campaign-bot channels`")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="In dạng JSON.")
+@click.option("--release", metavar="KÊNH", multiple=True, help="Mở lại một kênh đang bị tạm giữ (sau khi đã sửa).")
+@click.option("--offline", is_flag=True, help="Không gọi nền tảng; chỉ in trạng thái lưu trong dữ liệu.")
+@click.pass_obj
+def channels(obj: Ctx, as_json: bool, release: tuple[str, ...], offline: bool) -> None:
+    """Kiểm tra token từng kênh (Trang nào, quyền gì, hết hạn khi nào) và các kênh bị tạm giữ."""
+    from bot.channels import ChannelContext, open_channel
+    from bot.store.sync import sync_campaign
+
+    sync_campaign(obj.campaign, obj.store)
+    with obj.store.session() as s:
+        for cid in release:
+            st = s.get(ChannelState, cid)
+            if st is None:
+                raise click.BadParameter(f"không có kênh '{cid}' (dạng: <mã đơn vị>/<facebook|zalo>)")
+            st.status, st.reason, st.fix, st.held_at, st.token_fingerprint = "active", None, None, None, None
+            st.paused_until = None
+            s.add(st)
+            click.echo(f"Đã mở lại kênh {cid}.")
+        rows = s.exec(select(Channel).where(Channel.active)).all()
+        states = {st.channel_id: st for st in s.exec(select(ChannelState)).all()}
+    ctx = ChannelContext(obj.workspace, obj.store, obj.env, obj.campaign)
+    out = []
+    for row in sorted(rows, key=lambda r: r.id):
+        st = states.get(row.id)
+        entry: dict[str, Any] = {"channel": row.id, "platform": row.platform, "account_id": row.account_id,
+                                 "token_env": row.token_env, "held": bool(st and st.status == "held")}
+        if st and st.status == "held":
+            entry.update(reason=st.reason, fix=st.fix, held_at=st.held_at)
+        if st and st.paused_until and st.paused_until > utcnow():
+            entry.update(paused_until=st.paused_until, pause_reason=st.pause_reason)
+        if not offline:
+            channel = open_channel(row, ctx)
+            try:
+                result = channel.check()
+            finally:
+                channel.close()
+            entry.update(ok=result.ok, mode=channel.platform, account_name=result.account_name,
+                         details=result.details, problem=result.problem, fix=entry.get("fix") or result.fix)
+        out.append(entry)
+    if as_json:
+        emit_json(out)
+        return
+    for e in out:
+        mark = "⚠" if e["held"] or e.get("ok") is False else "✓"
+        line = f"{mark} {e['channel']:<32} {e.get('mode', e['platform']):<9}"
+        if e.get("account_name"):
+            line += f" {e['account_name']}"
+        click.echo(line)
+        if e["held"]:
+            click.secho(f"    TẠM GIỮ từ {ngay_gio(e.get('held_at'), obj.campaign.tz)}: {e.get('reason')}", fg="yellow")
+        elif e.get("problem"):
+            click.echo(f"    {e['problem']}")
+        if e.get("fix") and (e["held"] or e.get("ok") is False):
+            click.echo(f"    → cách sửa: {e['fix']}")
+        if e.get("paused_until"):
+            click.echo(f"    tạm dừng đến {ngay_gio(e['paused_until'], obj.campaign.tz)}: {e.get('pause_reason')}")
+
+
+def _register_optional() -> None:
+    """Commands that live beside the role they serve (milestones, reports, workers)."""
+    import importlib
+
+    for module in ("bot.cli_milestones", "bot.reports.cli", "bot.cli_worker"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not module.startswith(exc.name):
+                raise
+            continue
+        for command in getattr(mod, "commands", []):
+            cli.add_command(command)
+
+
+_register_optional()
+
+
+def main() -> None:
+    cli(prog_name="campaign-bot")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+
+

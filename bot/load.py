@@ -1,0 +1,662 @@
+"""Load: read and validate every file of the campaign folder.
+
+The load is all-or-nothing: :func:`load_campaign` either returns a complete :class:`Campaign`
+or raises :class:`LoadError` listing every problem (file, line, field, fix). Nothing touches
+the store before the whole folder is valid, so a bad file changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bot.vn import nfc
+from bot.yamlfile import LoadError, Located, Problem, model_fields_vocabulary, parse_yaml, read_yaml, validate
+
+__all__ = ["Campaign", "LoadError", "Problem", "Story", "load_campaign", "load_env", "resolve_workspace"]
+
+KINDS = (
+    "initiative_story",
+    "good_practice",
+    "commendation",
+    "guide",
+    "quote",
+    "policy",
+    "lessons",
+    "difficulty",
+    "news",
+)
+KIND_LABELS = {
+    "initiative_story": "Câu chuyện sáng kiến",
+    "good_practice": "Cách làm hay",
+    "commendation": "Biểu dương",
+    "guide": "Hướng dẫn",
+    "quote": "Lời Bác dạy",
+    "policy": "Chủ trương",
+    "lessons": "Bài học kinh nghiệm",
+    "difficulty": "Khó khăn – kiến nghị",
+    "news": "Tin tức",
+    "milestone": "Cột mốc",
+    "slogan": "Khẩu hiệu",
+}
+LEVELS = ("province", "district", "sector", "civil_servants", "industrial_zone", "grassroots")
+PLATFORMS = ("facebook", "zalo")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- config/campaign.yaml -------------------------------------------------------------------
+
+
+class Phase(Strict):
+    name: str
+    start: date
+    end: date
+    target: int | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> Phase:
+        if self.end < self.start:
+            raise ValueError("ngày kết thúc trước ngày bắt đầu | fix: sửa 'end' thành một ngày sau 'start'")
+        return self
+
+
+class CampaignConfig(Strict):
+    id: str
+    name: str
+    timezone: str = "Asia/Ho_Chi_Minh"
+    start: date
+    end: date
+    phases: list[Phase] = Field(default_factory=list)
+    hashtags: list[str] = Field(default_factory=list)
+    slogans: list[str] = Field(default_factory=list)
+    media: dict[str, Any] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"múi giờ không tồn tại: {v} | fix: dùng Asia/Ho_Chi_Minh") from None
+        return v
+
+    @field_validator("hashtags")
+    @classmethod
+    def _hashtags(cls, v: list[str]) -> list[str]:
+        return [h if h.startswith("#") else "#" + h for h in v]
+
+
+class CampaignFile(Strict):
+    campaign: CampaignConfig
+
+
+# --- config/units.yaml ----------------------------------------------------------------------
+
+
+class ChannelConfig(Strict):
+    platform: Literal["facebook", "zalo"]
+    page_id: str | None = None
+    oa_id: str | None = None
+    token_env: str | None = None
+    broadcast: bool = False
+
+    @model_validator(mode="after")
+    def _ids(self) -> ChannelConfig:
+        if self.platform == "facebook" and not self.page_id:
+            raise ValueError("kênh facebook thiếu page_id | fix: thêm page_id: \"<mã Trang>\" (ghi trong dấu ngoặc kép)")
+        if self.platform == "zalo" and not self.oa_id:
+            raise ValueError("kênh zalo thiếu oa_id | fix: thêm oa_id: \"<mã OA>\" (ghi trong dấu ngoặc kép)")
+        if self.token_env and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", self.token_env):
+            raise ValueError(
+                f"token_env phải là TÊN biến môi trường, không phải token: {self.token_env[:6]}… "
+                "| fix: ghi tên như FB_TOKEN_LDLD_TINH và đặt token trong tệp .env"
+            )
+        return self
+
+    @property
+    def account_id(self) -> str | None:
+        return self.page_id if self.platform == "facebook" else self.oa_id
+
+
+class UnitConfig(Strict):
+    id: str
+    name: str
+    short_name: str | None = None
+    level: Literal["province", "district", "sector", "civil_servants", "industrial_zone", "grassroots"]
+    parent: str | None = None
+    target: int | None = Field(default=None, ge=0)
+    channels: list[ChannelConfig] = Field(default_factory=list)
+
+    @field_validator("id", "parent")
+    @classmethod
+    def _id(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", v):
+            raise ValueError(f"mã đơn vị '{v}' không hợp lệ | fix: chỉ dùng chữ thường không dấu, số và '-'")
+        return v
+
+
+class UnitsFile(Strict):
+    units: list[UnitConfig]
+
+
+# --- schedules/*.yaml -----------------------------------------------------------------------
+
+UnitSelector = Literal["all"] | list[str] | dict[str, str]
+
+
+def parse_duration(text: str) -> timedelta:
+    m = re.fullmatch(r"\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*", text)
+    if not text.strip() or not m or not any(m.groups()):
+        raise ValueError(f"khoảng thời gian không hợp lệ: '{text}' | fix: ghi như 30m, 2h, 1h30m hoặc 1d")
+    d, h, mi = (int(g or 0) for g in m.groups())
+    return timedelta(days=d, hours=h, minutes=mi)
+
+
+class ScheduleConfig(Strict):
+    id: str
+    cron: str
+    kinds: list[Literal[KINDS]] = Field(default_factory=list)  # type: ignore[valid-type]
+    slogan: bool = False
+    units: UnitSelector = "all"
+    platforms: list[Literal["facebook", "zalo"]] = Field(default_factory=lambda: ["facebook", "zalo"])
+    grace: str = "1h"
+    banner: str | None = None
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        if len(v.split()) != 5:
+            raise ValueError(
+                f"biểu thức cron phải có đúng 5 trường, có {len(v.split())}: '{v}' "
+                "| fix: phút giờ ngày tháng thứ, ví dụ \"0 8 * * mon,wed,fri\""
+            )
+        try:
+            CronTrigger.from_crontab(v, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"biểu thức cron không hợp lệ '{v}': {exc} | fix: ví dụ \"0 8 * * mon,wed,fri\"") from None
+        return v
+
+    @field_validator("grace")
+    @classmethod
+    def _grace(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+    @field_validator("units")
+    @classmethod
+    def _units(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            if set(v) != {"level"} or v["level"] not in LEVELS:
+                raise ValueError(f"chọn đơn vị theo cấp phải là {{level: …}} với một trong {', '.join(LEVELS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _what(self) -> ScheduleConfig:
+        if not self.kinds and not self.slogan:
+            raise ValueError("lịch không nói đăng gì | fix: thêm 'kinds: [initiative_story, …]' hoặc 'slogan: true'")
+        return self
+
+    @property
+    def grace_delta(self) -> timedelta:
+        return parse_duration(self.grace)
+
+
+class ScheduleSettings(Strict):
+    quiet_hours: str | None = None
+    daily_cap: int | None = Field(default=None, ge=1)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d-([01]?\d|2[0-3]):[0-5]\d", v.replace(" ", "")):
+            raise ValueError(f"giờ yên lặng không hợp lệ: '{v}' | fix: ghi như \"21:30-06:30\"")
+        return v.replace(" ", "") if v else v
+
+    def quiet_window(self) -> tuple[time, time] | None:
+        if not self.quiet_hours:
+            return None
+        a, b = self.quiet_hours.split("-")
+        return time.fromisoformat(a.zfill(5)), time.fromisoformat(b.zfill(5))
+
+
+class SchedulesFile(Strict):
+    schedules: list[ScheduleConfig] = Field(default_factory=list)
+    settings: ScheduleSettings | None = None
+
+
+# --- config/milestones.yaml -----------------------------------------------------------------
+
+
+class MetricSource(Strict):
+    csv: str | None = "data/"
+    url: str | None = None
+    format: Literal["csv", "json"] | None = None
+    every: str = "1m"
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
+class MilestoneConfig(Strict):
+    id: str
+    metric: str
+    unit: str | None = None
+    units: UnitSelector | None = None
+    thresholds: list[int | float | str]
+    announce_to: Literal["own", "cascade", "all"] | list[str] = "own"
+    banner: str | None = "milestone"
+    message: str
+    phase: str | None = None
+    platforms: list[Literal["facebook", "zalo"]] = Field(default_factory=lambda: ["facebook", "zalo"])
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds(cls, v: list[Any]) -> list[Any]:
+        for t in v:
+            if isinstance(t, str) and not re.fullmatch(r"\d+(\.\d+)?%", t.strip()):
+                raise ValueError(f"ngưỡng '{t}' không hợp lệ | fix: ghi một số (1000) hoặc phần trăm chỉ tiêu (\"100%\")")
+        return v
+
+    @field_validator("message")
+    @classmethod
+    def _message(cls, v: str) -> str:
+        from jinja2 import TemplateSyntaxError
+
+        from bot.templating import env
+
+        try:
+            env().from_string(v)
+        except TemplateSyntaxError as exc:
+            raise ValueError(f"mẫu thông điệp lỗi: {exc.message} | fix: kiểm tra các cặp {{{{ … }}}}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _who(self) -> MilestoneConfig:
+        if (self.unit is None) == (self.units is None):
+            raise ValueError("cần đúng một trong 'unit' hoặc 'units' | fix: ghi unit: ldld-tinh hoặc units: {level: district}")
+        return self
+
+
+class MilestonesFile(Strict):
+    metric_source: MetricSource = Field(default_factory=MetricSource)
+    milestones: list[MilestoneConfig] = Field(default_factory=list)
+
+
+# --- content/**/*.md ------------------------------------------------------------------------
+
+DateOrTime = date | datetime
+
+
+class StoryFront(Strict):
+    title: str
+    kind: Literal[KINDS]  # type: ignore[valid-type]
+    unit: str
+    audience: Literal["own", "cascade", "all"] | list[str] = "own"
+    platforms: list[Literal["facebook", "zalo"]] = Field(default_factory=lambda: ["facebook", "zalo"])
+    approved: bool = False
+    approved_by: str | None = None
+    approved_at: DateOrTime | None = None
+    not_before: DateOrTime | None = None
+    expires: DateOrTime | None = None
+    priority: int = 0
+    image: str | None = None
+    images: list[str] = Field(default_factory=list)
+    banner: str | None = None
+    link: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    tags: list[str] = Field(default_factory=list)
+    summary: str | None = None
+
+
+@dataclass
+class Story:
+    id: str
+    front: StoryFront
+    body: str
+    source: str  # relative path of the .md file
+    images: list[str]  # workspace-relative paths of photos
+    content_hash: str
+    located: Located
+
+
+# --- the whole campaign ---------------------------------------------------------------------
+
+
+@dataclass
+class Campaign:
+    workspace: Path
+    config: CampaignConfig
+    units: list[UnitConfig]
+    schedules: list[ScheduleConfig]
+    settings: ScheduleSettings
+    milestones: MilestonesFile
+    stories: list[Story]
+    banners: dict[str, Any]  # id -> bot.banners.BannerTemplate
+    media: Any = None
+    config_hash: str = ""
+    unit_by_id: dict[str, UnitConfig] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.unit_by_id = {u.id: u for u in self.units}
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.config.timezone)
+
+    def local_datetime(self, value: date | datetime, end_of_day: bool = False) -> datetime:
+        """A date or naive datetime read in the campaign's timezone, as an aware datetime."""
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=self.tz)
+        moment = datetime.combine(value, time.min, self.tz)
+        return moment + timedelta(days=1) if end_of_day else moment
+
+    def phase_at(self, when: datetime) -> Phase | None:
+        day = when.astimezone(self.tz).date()
+        for phase in self.config.phases:
+            if phase.start <= day <= phase.end:
+                return phase
+        return None
+
+
+def resolve_workspace(path: str | os.PathLike[str] | None) -> Path:
+    """``--workspace``, else ``CAMPAIGN_WORKSPACE``, else the current folder."""
+    chosen = path or os.environ.get("CAMPAIGN_WORKSPACE") or "."
+    return Path(chosen).expanduser().resolve()
+
+
+def load_env(workspace: Path) -> dict[str, str]:
+    """The process environment over the workspace's ``.env`` (real variables win)."""
+    values = {k: v for k, v in dotenv_values(workspace / ".env").items() if v is not None}
+    values.update(os.environ)
+    return values
+
+
+def _split_front_matter(text: str, rel: str) -> tuple[str, str, list[Problem]]:
+    if not text.startswith("---"):
+        return "", text, [
+            Problem(rel, 1, None, "thiếu phần khai báo đầu bài (front matter)",
+                    "bắt đầu tệp bằng dòng '---', các khóa title/kind/unit…, rồi một dòng '---'")
+        ]
+    lines = text.split("\n")
+    for i in range(1, len(lines)):
+        if lines[i].strip() == "---":
+            return "\n".join(lines[1:i]), "\n".join(lines[i + 1 :]).strip() + "\n", []
+    return "", "", [Problem(rel, 1, None, "phần khai báo đầu bài không có dòng '---' đóng", "thêm một dòng '---' sau các khóa")]
+
+
+def _iter_files(folder: Path, pattern: str) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and not any(part.startswith(".") for part in p.parts))
+
+
+def _hash_files(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _load_story(path: Path, workspace: Path, content_dir: Path) -> tuple[Story | None, list[Problem]]:
+    rel = path.relative_to(workspace).as_posix()
+    try:
+        text = nfc(path.read_text(encoding="utf-8")).replace("\r\n", "\n")
+    except UnicodeDecodeError as exc:
+        return None, [Problem(rel, None, None, f"tệp không phải UTF-8 ({exc.reason})", "lưu lại tệp với mã hóa UTF-8")]
+    front_text, body, problems = _split_front_matter(text, rel)
+    if problems:
+        return None, problems
+    located, problems = parse_yaml(front_text, rel, line_offset=1)
+    if located is None or problems:
+        return None, problems
+    if not isinstance(located.data, dict):
+        return None, [Problem(rel, 2, None, "phần khai báo đầu bài phải là các cặp 'khóa: giá trị'", "xem ví dụ trong content/")]
+    front, problems = validate(StoryFront, located.data, located, vocabulary=STORY_VOCAB)
+    if front is None:
+        return None, problems
+    if not body.strip():
+        problems.append(located.problem((), "bài viết không có nội dung", "viết nội dung bài sau dòng '---' thứ hai"))
+    images: list[str] = []
+    for key, value in [("image", front.image)] + [(("images", i), v) for i, v in enumerate(front.images)]:
+        if not value:
+            continue
+        target = (path.parent / value).resolve()
+        fpath = key if isinstance(key, tuple) else (key,)
+        if not target.is_relative_to(content_dir.resolve()):
+            problems.append(located.problem(fpath, f"ảnh '{value}' nằm ngoài thư mục content/",
+                                            "đặt ảnh trong content/ (ví dụ content/anh/) và ghi đường dẫn tương đối tới bài"))
+        elif not target.is_file():
+            problems.append(located.problem(fpath, f"không tìm thấy ảnh '{value}'",
+                                            "kiểm tra tên tệp ảnh (phân biệt chữ hoa/thường) và đường dẫn tương đối tới bài"))
+        elif target.suffix.lower() not in IMAGE_SUFFIXES:
+            problems.append(located.problem(fpath, f"'{value}' không phải ảnh JPG/PNG/WebP", "dùng tệp .jpg, .png hoặc .webp"))
+        else:
+            images.append(target.relative_to(workspace.resolve()).as_posix())
+    story_id = path.relative_to(content_dir).with_suffix("").as_posix()
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return Story(story_id, front, body, rel, images, digest, located), problems
+
+
+def _load_banners(workspace: Path) -> tuple[dict[str, Any], dict[str, Located], list[Problem]]:
+    banners: dict[str, Any] = {}
+    where: dict[str, Located] = {}
+    problems: list[Problem] = []
+    files = _iter_files(workspace / "banners", "*.yaml")
+    if not files:
+        return banners, where, problems
+    from bot.banners import BannerTemplate, template_assets
+
+    vocab = model_fields_vocabulary(BannerTemplate)
+    for path in files:
+        located, errs = read_yaml(path, workspace)
+        problems += errs
+        if located is None:
+            continue
+        if not isinstance(located.data, dict) or set(located.data) != {"banner"}:
+            problems.append(located.problem((), "tệp mẫu banner phải có đúng một khóa 'banner:'", "xem banners/story.yaml"))
+            continue
+        tpl, errs = validate(BannerTemplate, located.data["banner"], located, ("banner",), vocab)
+        problems += errs
+        if tpl is None:
+            continue
+        if tpl.id in banners:
+            problems.append(located.problem(("banner", "id"), f"mẫu banner '{tpl.id}' đã có trong {where[tpl.id].file}",
+                                            "đặt một id khác"))
+            continue
+        for asset in template_assets(tpl):
+            target = (workspace / "banners" / asset).resolve()
+            if not target.is_relative_to((workspace / "banners").resolve()) or not target.is_file():
+                problems.append(located.problem(("banner",), f"không tìm thấy tệp '{asset}' của mẫu banner",
+                                                "đặt tệp trong banners/assets/ và ghi đường dẫn như assets/logo.png"))
+        banners[tpl.id] = tpl
+        where[tpl.id] = located
+    return banners, where, problems
+
+
+STORY_VOCAB = model_fields_vocabulary(StoryFront)
+
+
+def load_campaign(workspace: Path) -> Campaign:
+    """Read and validate the whole campaign folder, or raise LoadError with every problem."""
+    workspace = workspace.resolve()
+    problems: list[Problem] = []
+    if not (workspace / "config").is_dir():
+        raise LoadError([Problem(str(workspace), None, None, "không phải thư mục chiến dịch (không có config/)",
+                                 "chạy trong thư mục chiến dịch hoặc chỉ ra nó bằng --workspace ĐƯỜNG_DẪN")])
+
+    def one(rel: str, model: type[BaseModel], required: bool = True) -> tuple[Any, Located | None]:
+        path = workspace / rel
+        if not path.is_file():
+            if required:
+                problems.append(Problem(rel, None, None, "thiếu tệp", f"tạo {rel} theo mẫu của chiến dịch mẫu"))
+            return None, None
+        located, errs = read_yaml(path, workspace)
+        problems.extend(errs)
+        if located is None or errs:
+            return None, located
+        obj, errs = validate(model, located.data or {}, located)
+        problems.extend(errs)
+        return obj, located
+
+    campaign_file, campaign_loc = one("config/campaign.yaml", CampaignFile)
+    units_file, units_loc = one("config/units.yaml", UnitsFile)
+    milestones_file, ms_loc = one("config/milestones.yaml", MilestonesFile, required=False)
+    milestones_file = milestones_file or MilestonesFile(milestones=[])
+
+    schedules: list[tuple[ScheduleConfig, Located, int]] = []
+    settings = ScheduleSettings()
+    settings_from: str | None = None
+    for path in _iter_files(workspace / "schedules", "*.yaml"):
+        located, errs = read_yaml(path, workspace)
+        problems.extend(errs)
+        if located is None or errs:
+            continue
+        sf, errs = validate(SchedulesFile, located.data or {}, located)
+        problems.extend(errs)
+        if sf is None:
+            continue
+        if sf.settings is not None:
+            if settings_from:
+                problems.append(located.problem(("settings",), f"'settings' đã có trong {settings_from}",
+                                                "chỉ khai báo settings trong một tệp lịch"))
+            settings, settings_from = sf.settings, located.file
+        for i, sch in enumerate(sf.schedules):
+            schedules.append((sch, located, i))
+
+    stories: list[Story] = []
+    content_dir = workspace / "content"
+    for path in _iter_files(content_dir, "**/*.md"):
+        if path.name.lower() == "readme.md":
+            continue
+        story, errs = _load_story(path, workspace, content_dir)
+        problems.extend(errs)
+        if story is not None:
+            stories.append(story)
+
+    banners, _banner_loc, errs = _load_banners(workspace)
+    problems.extend(errs)
+
+    media = None
+    if campaign_file is not None and campaign_file.campaign.media is not None and campaign_loc is not None:
+        try:
+            from bot.media import MediaSettings
+        except ImportError:  # pragma: no cover - the media module ships with the Zalo channel
+            media = campaign_file.campaign.media
+        else:
+            media, errs = validate(MediaSettings, campaign_file.campaign.media, campaign_loc, ("campaign", "media"))
+            problems.extend(errs)
+
+    # --- cross-file checks --------------------------------------------------------------------
+    unit_ids: set[str] = set()
+    if units_file is not None and units_loc is not None:
+        seen_channels: set[tuple[str, str]] = set()
+        for i, u in enumerate(units_file.units):
+            if u.id in unit_ids:
+                problems.append(units_loc.problem(("units", i, "id"), f"mã đơn vị '{u.id}' bị trùng", "đặt một mã khác"))
+            unit_ids.add(u.id)
+            for j, ch in enumerate(u.channels):
+                if (u.id, ch.platform) in seen_channels:
+                    problems.append(units_loc.problem(("units", i, "channels", j), f"đơn vị đã có kênh {ch.platform}",
+                                                      "mỗi đơn vị chỉ một kênh cho mỗi nền tảng"))
+                seen_channels.add((u.id, ch.platform))
+        parents = {u.id: u.parent for u in units_file.units}
+        for i, u in enumerate(units_file.units):
+            if u.parent is not None and u.parent not in unit_ids:
+                problems.append(units_loc.problem(("units", i, "parent"), f"không có đơn vị cấp trên '{u.parent}'",
+                                                  _suggest(u.parent, unit_ids)))
+            seen = {u.id}
+            p = u.parent
+            while p is not None and p in parents:
+                if p in seen:
+                    problems.append(units_loc.problem(("units", i, "parent"), "cây đơn vị bị vòng lặp",
+                                                      "kiểm tra lại 'parent' của các đơn vị này"))
+                    break
+                seen.add(p)
+                p = parents[p]
+
+    def check_selector(sel: Any, loc: Located, path: tuple[Any, ...]) -> None:
+        if isinstance(sel, list):
+            for k, uid in enumerate(sel):
+                if uid not in unit_ids:
+                    problems.append(loc.problem((*path, k), f"không có đơn vị '{uid}'", _suggest(uid, unit_ids)))
+
+    if unit_ids:
+        ids_seen: dict[str, str] = {}
+        for sch, loc, i in schedules:
+            if sch.id in ids_seen:
+                problems.append(loc.problem(("schedules", i, "id"), f"lịch '{sch.id}' đã có trong {ids_seen[sch.id]}",
+                                            "đặt một id khác"))
+            ids_seen[sch.id] = loc.file
+            check_selector(sch.units, loc, ("schedules", i, "units"))
+            if sch.banner and banners and sch.banner not in banners:
+                problems.append(loc.problem(("schedules", i, "banner"), f"không có mẫu banner '{sch.banner}'",
+                                            _suggest(sch.banner, set(banners), "banners/")))
+        for story in stories:
+            f, loc = story.front, story.located
+            if f.unit not in unit_ids:
+                problems.append(loc.problem(("unit",), f"không có đơn vị '{f.unit}'", _suggest(f.unit, unit_ids)))
+            check_selector(f.audience, loc, ("audience",))
+            if f.banner and f.banner not in banners:
+                problems.append(loc.problem(("banner",), f"không có mẫu banner '{f.banner}'", _suggest(f.banner, set(banners), "banners/")))
+            if f.approved and not f.approved_at:
+                problems.append(loc.problem(("approved_at",), "bài đã duyệt cần ngày duyệt",
+                                            "thêm approved_at: NĂM-THÁNG-NGÀY (ngày duyệt bài)"))
+        if ms_loc is not None:
+            for i, rule in enumerate(milestones_file.milestones):
+                if rule.unit and rule.unit not in unit_ids:
+                    problems.append(ms_loc.problem(("milestones", i, "unit"), f"không có đơn vị '{rule.unit}'",
+                                                   _suggest(rule.unit, unit_ids)))
+                check_selector(rule.units, ms_loc, ("milestones", i, "units"))
+                check_selector(rule.announce_to, ms_loc, ("milestones", i, "announce_to"))
+                if rule.banner and banners and rule.banner not in banners:
+                    problems.append(ms_loc.problem(("milestones", i, "banner"), f"không có mẫu banner '{rule.banner}'",
+                                                   _suggest(rule.banner, set(banners), "banners/")))
+                if rule.phase and campaign_file and rule.phase not in {p.name for p in campaign_file.campaign.phases}:
+                    problems.append(ms_loc.problem(("milestones", i, "phase"), f"không có giai đoạn '{rule.phase}'",
+                                                   "ghi đúng tên một giai đoạn trong config/campaign.yaml"))
+
+    if problems or campaign_file is None or units_file is None:
+        raise LoadError(problems)
+
+    hashed = [workspace / "config" / n for n in ("campaign.yaml", "units.yaml", "milestones.yaml")]
+    hashed += _iter_files(workspace / "schedules", "*.yaml") + _iter_files(workspace / "banners", "*.yaml")
+    config_hash = _hash_files([p for p in hashed if p.is_file()])
+    config_hash = hashlib.sha256((config_hash + json.dumps(sorted(s.content_hash for s in stories))).encode()).hexdigest()
+    return Campaign(
+        workspace=workspace,
+        config=campaign_file.campaign,
+        units=units_file.units,
+        schedules=[s for s, _, _ in schedules],
+        settings=settings,
+        milestones=milestones_file,
+        stories=stories,
+        banners=banners,
+        media=media,
+        config_hash=config_hash,
+    )
+
+
+def _suggest(value: str, known: set[str], where: str = "config/units.yaml") -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.5)
+    return f"có phải ý bạn là '{close[0]}'?" if close else f"dùng một mã có trong {where}"

@@ -1,0 +1,168 @@
+"""What a delivery looks like when posted: the text, the hashtags, the link and the images.
+
+The same composition feeds the outbox, Facebook, Zalo and the preview, so what the staff see
+in the outbox or the preview is exactly what a platform receives.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.channels import Post
+from bot.load import KIND_LABELS, Campaign
+from bot.store.models import ContentItem, Delivery
+from bot.vn import nfc, ngay
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown as plain text for platforms that show text as is (Facebook, Zalo)."""
+    text = markdown.replace("\r\n", "\n")
+    text = re.sub(r"^\s{0,3}#{1,6}\s*", "", text, flags=re.M)  # headings
+    text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)  # inline images
+    text = re.sub(r"\[([^\]]+)\]\((\S+?)\)", r"\1 (\2)", text)  # links
+    text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text)
+    text = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?!\w)", r"\1", text)
+    text = re.sub(r"^\s*[-*+]\s+", "• ", text, flags=re.M)
+    text = re.sub(r"^\s*>\s?", "", text, flags=re.M)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return nfc(text.strip())
+
+
+def hashtags(campaign: Campaign) -> list[str]:
+    return list(campaign.config.hashtags)
+
+
+def compose_text(content: ContentItem, campaign: Campaign) -> str:
+    """Title, body, link and hashtags, in that order, separated by blank lines."""
+    parts = []
+    body = plain_text(content.body)
+    if content.kind in ("slogan", "milestone"):
+        parts.append(body or content.title)
+    else:
+        parts.append(content.title.upper() if len(content.title) <= 90 else content.title)
+        if body:
+            parts.append(body)
+    if content.link:
+        parts.append(f"🔗 {content.link}")
+    tags = hashtags(campaign)
+    if tags:
+        parts.append(" ".join(tags))
+    return nfc("\n\n".join(parts))
+
+
+@dataclass
+class UnitInfo:
+    id: str
+    name: str
+    short_name: str | None
+    target: int | None
+    level: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "short_name": self.short_name or self.name,
+            "target": self.target,
+            "level": self.level,
+        }
+
+
+def unit_info(campaign: Campaign, uid: str) -> UnitInfo:
+    u = campaign.unit_by_id.get(uid)
+    if u is None:
+        return UnitInfo(uid, uid, None, None, "")
+    return UnitInfo(u.id, u.name, u.short_name, u.target, u.level)
+
+
+def banner_context(
+    content: ContentItem, campaign: Campaign, metrics: dict[str, dict[str, float]] | None = None
+) -> dict[str, Any]:
+    """What a banner template may use: campaign, title, unit, metric, kind_label, slogan, value, …"""
+    author = unit_info(campaign, content.unit_id)
+    unit_metrics = {name: values.get(content.unit_id, 0.0) for name, values in (metrics or {}).items()}
+    when = content.approved_at
+    ctx: dict[str, Any] = {
+        "campaign": {
+            "id": campaign.config.id,
+            "name": campaign.config.name,
+            "slogans": campaign.config.slogans,
+            "hashtags": campaign.config.hashtags,
+        },
+        "title": content.title,
+        "kind": content.kind,
+        "kind_label": KIND_LABELS.get(content.kind, ""),
+        "unit": author.as_dict(),
+        "metric": unit_metrics,
+        "slogan": campaign.config.slogans[0] if campaign.config.slogans else "",
+        "date": ngay(when.astimezone(campaign.tz)) if when else "",
+        "value": unit_metrics.get("initiatives"),
+        "max": author.target,
+    }
+    ctx.update(content.banner_data or {})
+    return ctx
+
+
+def banner_id(content: ContentItem, campaign: Campaign) -> str | None:
+    """The story's template, else the one named after its kind, else ``story``."""
+    for candidate in (content.banner, content.kind, "story"):
+        if candidate and candidate in campaign.banners:
+            return candidate
+    return None
+
+
+def render_banner_for(
+    content: ContentItem, campaign: Campaign, metrics: dict[str, dict[str, float]] | None = None
+) -> Path | None:
+    tid = banner_id(content, campaign)
+    if tid is None:
+        return None
+    from bot.banners import render_banner
+
+    return render_banner(
+        campaign.banners[tid],
+        banner_context(content, campaign, metrics),
+        campaign.workspace / "banners",
+        campaign.workspace / ".campaign" / "banners",
+    )
+
+
+def images_for(content: ContentItem, campaign: Campaign, metrics: dict[str, dict[str, float]] | None = None) -> list[Path]:
+    """Photos of the story; a banner first when the story has no photo or names a template."""
+    photos = [campaign.workspace / p for p in (content.images or ([content.image] if content.image else []))]
+    images: list[Path] = []
+    if not photos or content.banner:
+        banner = render_banner_for(content, campaign, metrics)
+        if banner is not None:
+            images.append(banner)
+    return images + photos
+
+
+def build_post(
+    delivery: Delivery,
+    content: ContentItem,
+    campaign: Campaign,
+    images: list[Path],
+) -> Post:
+    unit = unit_info(campaign, delivery.unit_id)
+    return Post(
+        delivery_id=delivery.id or 0,
+        content_id=content.id,
+        channel_id=delivery.channel_id,
+        unit_id=delivery.unit_id,
+        unit_name=unit.name,
+        platform=delivery.platform,
+        title=content.title,
+        text=compose_text(content, campaign),
+        body=plain_text(content.body),
+        hashtags=hashtags(campaign),
+        link=content.link,
+        images=images,
+        kind=content.kind,
+        created_at=delivery.created_at,
+        first_attempt_at=delivery.first_sent_attempt_at,
+        progress=dict(delivery.extra.get("progress", {})) if delivery.extra else {},
+    )

@@ -1,0 +1,197 @@
+"""YAML with line numbers, and the problems a campaign file can have.
+
+Staff edit these files by hand, so every problem must name the file, the line and the fix.
+PyYAML's node tree keeps the marks that ``safe_load`` throws away; we walk both side by side.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str  # relative to the workspace
+    line: int | None
+    field: str | None
+    message: str
+    fix: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        what = f"{self.field}: " if self.field else ""
+        text = f"{where}: {what}{self.message}"
+        return text + (f"\n    → cách sửa: {self.fix}" if self.fix else "")
+
+
+class LoadError(Exception):
+    """The campaign folder has problems; nothing was changed."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class Located:
+    """Parsed YAML data plus the line of every key and list item."""
+
+    file: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+    line_offset: int = 0  # front matter starts after the opening '---'
+
+    def line(self, path: Path_) -> int | None:
+        """The line of the deepest part of ``path`` that exists in the file."""
+        best: int | None = self.lines.get(())
+        current: Path_ = ()
+        for part in path:
+            candidate = (*current, part)
+            if candidate in self.lines:
+                current = candidate
+                best = self.lines[candidate]
+            elif isinstance(part, int | str) and (*current, str(part)) in self.lines:
+                current = (*current, str(part))
+                best = self.lines[current]
+            # parts absent from the data (pydantic union tags) are skipped
+        return best + self.line_offset if best is not None else None
+
+    def problem(self, path: Path_, message: str, fix: str | None = None) -> Problem:
+        return Problem(self.file, self.line(path), ".".join(str(p) for p in path) or None, message, fix)
+
+
+def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], dupes: list[tuple[Path_, int]]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                dupes.append(((*path, key), key_node.start_mark.line + 1))
+            seen.add(key)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _walk(value_node, (*path, key), lines, dupes)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[(*path, i)] = item.start_mark.line + 1
+            _walk(item, (*path, i), lines, dupes)
+
+
+def parse_yaml(text: str, file: str, line_offset: int = 0) -> tuple[Located | None, list[Problem]]:
+    """Parse YAML text; a syntax error becomes a Problem with its line."""
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 + line_offset if mark else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        return None, [
+            Problem(
+                file,
+                line,
+                None,
+                f"YAML không hợp lệ: {reason}",
+                "kiểm tra thụt lề (dùng dấu cách, không dùng tab), dấu ':' sau mỗi khóa và dấu ngoặc kép đóng mở đủ",
+            )
+        ]
+    located = Located(file, data, line_offset=line_offset)
+    dupes: list[tuple[Path_, int]] = []
+    if node is not None:
+        _walk(node, (), located.lines, dupes)
+    problems = [
+        Problem(file, line + line_offset, ".".join(map(str, p)), "khóa bị lặp lại", "xóa một trong hai dòng")
+        for p, line in dupes
+    ]
+    return located, problems
+
+
+def read_yaml(path: Path, workspace: Path) -> tuple[Located | None, list[Problem]]:
+    from bot.vn import nfc
+
+    rel = path.relative_to(workspace).as_posix()
+    try:
+        text = nfc(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        return None, [Problem(rel, None, None, f"tệp không phải UTF-8 ({exc.reason})", "lưu lại tệp với mã hóa UTF-8")]
+    return parse_yaml(text, rel)
+
+
+def model_fields_vocabulary(*models: type[BaseModel]) -> set[str]:
+    """Every field name of these models and of the models they contain (for "did you mean")."""
+    names: set[str] = set()
+    todo = list(models)
+    seen: set[type] = set()
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            names.add(info.alias or name)
+            stack = [info.annotation]
+            while stack:
+                ann = stack.pop()
+                if isinstance(ann, type) and issubclass(ann, BaseModel):
+                    todo.append(ann)
+                stack.extend(getattr(ann, "__args__", ()) or ())
+    return names
+
+
+def validate(
+    model: type[BaseModel], data: Any, located: Located, base: Path_ = (), vocabulary: set[str] | None = None
+) -> tuple[Any, list[Problem]]:
+    """Validate ``data`` against ``model``; errors become Problems with lines and fixes."""
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        vocab = vocabulary if vocabulary is not None else model_fields_vocabulary(model)
+        problems = []
+        for err in exc.errors():
+            path = (*base, *err["loc"])
+            problems.append(located.problem(path, *_explain(err, vocab)))
+        return None, problems
+
+
+_TYPE_HINTS = {
+    "int_parsing": "ghi một số nguyên, ví dụ 3000",
+    "int_type": "ghi một số nguyên, ví dụ 3000",
+    "bool_parsing": "ghi true hoặc false",
+    "bool_type": "ghi true hoặc false",
+    "date_from_datetime_parsing": "ghi ngày theo dạng NĂM-THÁNG-NGÀY, ví dụ 2026-12-01",
+    "date_parsing": "ghi ngày theo dạng NĂM-THÁNG-NGÀY, ví dụ 2026-12-01",
+    "datetime_parsing": "ghi theo dạng 2026-12-01 hoặc 2026-12-01T08:00",
+    "string_type": "ghi một chuỗi chữ (đặt trong dấu ngoặc kép nếu cần)",
+    "list_type": "ghi một danh sách, ví dụ [facebook, zalo]",
+}
+
+
+def _explain(err: dict[str, Any], vocab: set[str]) -> tuple[str, str | None]:
+    kind = err["type"]
+    loc = err["loc"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        close = difflib.get_close_matches(key, sorted(vocab), n=1, cutoff=0.6)
+        fix = f"có phải ý bạn là '{close[0]}'?" if close else "xóa khóa này hoặc xem tài liệu định dạng các khóa hợp lệ"
+        return f"khóa không được biết: '{key}'", fix
+    if kind == "missing":
+        return "thiếu khóa bắt buộc", f"thêm dòng '{loc[-1]}: …'"
+    if kind in ("literal_error", "enum"):
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"giá trị không hợp lệ: {err.get('input')!r}", f"dùng một trong: {expected}"
+    msg = err.get("msg", kind)
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if " | fix: " in msg:
+        message, fix = msg.split(" | fix: ", 1)
+        return message, fix
+    return msg, _TYPE_HINTS.get(kind)
