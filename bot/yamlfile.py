@@ -93,6 +93,8 @@ def parse_yaml(text: str, file: str, line_offset: int = 0) -> tuple[Located | No
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        if "<stream end>" in str(getattr(exc, "problem", "")) and getattr(exc, "context_mark", None):
+            mark = exc.context_mark  # an unclosed bracket or quote: point at where it opened
         line = mark.line + 1 + line_offset if mark else None
         reason = getattr(exc, "problem", None) or str(exc)
         return None, [

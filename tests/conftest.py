@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 import uuid
@@ -145,6 +146,8 @@ def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards."""
     reason = postgres_available()
     if reason:
+        if os.environ.get("CAMPAIGN_REQUIRE_POSTGRES"):
+            pytest.fail(reason)
         pytest.skip(reason)
     import psycopg
 

@@ -435,6 +435,12 @@ class FacebookChannel:
             )
         if code in PERMISSION_CODES:
             return self._permission_hold(code, text, said, need)
+        if code == 2635:
+            return HoldChannel(
+                f"Phiên bản Graph API {self.version} đã ngừng hỗ trợ. {said}",
+                fix="Đặt GRAPH_API_VERSION trong tệp .env thành một phiên bản còn hỗ trợ (ví dụ v24.0).",
+                code="2635",
+            )
         if code == 506:
             return Rejected(f"Facebook báo trùng nội dung với một bài vừa đăng trên Trang. {said}", code="506")
         if code == 368:
