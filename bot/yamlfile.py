@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 Path_ = tuple[Any, ...]
+# libyaml's parser when PyYAML has it (about 10× faster on a federation's thousand-unit file).
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,15 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], dupes: list[tup
 
 def parse_yaml(text: str, file: str, line_offset: int = 0) -> tuple[Located | None, list[Problem]]:
     """Parse YAML text; a syntax error becomes a Problem with its line."""
+    loader = _Loader(text)
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = loader.get_single_node()  # one parse: the node tree keeps the marks …
+        data = loader.construct_document(node) if node is not None else None  # … and gives the data
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        if "<stream end>" in str(getattr(exc, "problem", "")) and getattr(exc, "context_mark", None):
-            mark = exc.context_mark  # an unclosed bracket or quote: point at where it opened
+        context = getattr(exc, "context_mark", None)
+        if context is not None and mark is not None and mark.index >= len(text.rstrip()):
+            mark = context  # an unclosed bracket or quote, found at the end: point at where it opened
         line = mark.line + 1 + line_offset if mark else None
         reason = getattr(exc, "problem", None) or str(exc)
         return None, [
@@ -106,6 +110,8 @@ def parse_yaml(text: str, file: str, line_offset: int = 0) -> tuple[Located | No
                 "kiểm tra thụt lề (dùng dấu cách, không dùng tab), dấu ':' sau mỗi khóa và dấu ngoặc kép đóng mở đủ",
             )
         ]
+    finally:
+        loader.dispose()
     located = Located(file, data, line_offset=line_offset)
     dupes: list[tuple[Path_, int]] = []
     if node is not None:
