@@ -8,19 +8,19 @@ never lets text spill out of its box.
 
 Public API:
 
-* ``BannerTemplate`` — the pydantic model of the ``banner:`` mapping; ``template_assets(template)`` lists the asset
-  files it needs (relative to ``banners/``); ``yaml_path(loc)`` and ``known_keys(loc)`` help the loader turn pydantic
-  error locations into YAML lines and "did you mean" hints.
+* ``BannerTemplate`` — the pydantic model of the ``banner:`` mapping; every error location is a real path in the
+  file (no union tags), messages are Vietnamese with " | fix: " hints; ``template_assets(template)`` lists the asset
+  files it needs (relative to ``banners/``); ``known_keys(loc, data)`` lists the keys valid where a typo was found.
 * ``draw_banner(template, context, assets_root)`` — the pure drawing, returns a PIL image.
 * ``render_banner(template, context, assets_root, cache_dir)`` — draws once per distinct input and returns a PNG path.
 * ``layout_text(...)`` — the text fitting used by text boxes, exposed for tests and previews.
 * ``render_string(source, context)`` — the same sandboxed Jinja2 (with the ``so`` and ``ngay`` filters) for other texts.
 * ``layout_engine_name()`` / ``layout_engine_info()`` — which text shaper is in use, for the check command.
 
-Output format: PNG. Measured on the sample 1200×630 banner (bench/bench_banners.py), JPEG q92 without chroma
-subsampling encodes several times faster, but a banner is rendered once and then served from the cache for every
-channel, so the encode cost is paid once; PNG keeps thin diacritics and flat colours free of JPEG ringing and keeps
-transparency for templates that have it, at a size (about 100 KB) well inside the Facebook and Zalo upload limits.
+Output format: PNG. Measured on the sample 1200×630 banner (bench/bench_banners.py, a loaded 2-core box): PNG
+about 19 ms and 77 KB; JPEG q92 with 4:4:4 chroma about 3 ms but 196 KB, with ringing around thin strokes and
+diacritics. A banner is encoded once and then served from the cache to every channel, so the encode time hardly
+matters while PNG is both crisper and smaller for flat colours and text, and keeps transparency when a template has it.
 """
 
 from __future__ import annotations
@@ -52,10 +52,8 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
     Strict,
-    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -85,7 +83,6 @@ __all__ = [
     "render_banner",
     "render_string",
     "template_assets",
-    "yaml_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -93,9 +90,20 @@ log = logging.getLogger(__name__)
 #: Part of every cache key: bump it whenever a change here alters the pixels, so cached banners are redrawn.
 RENDERER_VERSION = "1"
 
+#: zlib level for PNG. Measured on the sample banner: level 6 (Pillow's default) about 19 ms and 77 KB, level 1 about
+#: 13 ms and 87 KB. A banner is encoded once and then uploaded to every channel, often over slow provincial links,
+#: so the smaller file wins.
+PNG_COMPRESS_LEVEL = 6
+
 FONT_FAMILY = "Be Vietnam Pro"
 WEIGHTS: dict[str, int] = {"regular": 400, "medium": 500, "semibold": 600, "bold": 700, "extrabold": 800}
-_WEIGHT_FILES = {"regular": "Regular", "medium": "Medium", "semibold": "SemiBold", "bold": "Bold", "extrabold": "ExtraBold"}
+_WEIGHT_FILES = {
+    "regular": "Regular",
+    "medium": "Medium",
+    "semibold": "SemiBold",
+    "bold": "Bold",
+    "extrabold": "ExtraBold",
+}
 
 #: Line pitch in em. Mixed case needs 1.3; stacked capitals (Ệ, Ấ, Ể) rise about 0.17 em above the font's ascent and
 #: the dot below hangs under the baseline, so an all-caps block needs 1.45 for lines not to touch.
@@ -193,9 +201,9 @@ def render_string(source: str, context: Mapping[str, Any]) -> str:
     try:
         return nfc(_compile(source).render(dict(context)))
     except TemplateError as exc:
-        raise BannerError(f"cannot render {source!r}: {exc}") from exc
+        raise BannerError(f"không hiển thị được mẫu chữ {source!r}: {exc}") from exc
     except (TypeError, ValueError, ArithmeticError, AttributeError, KeyError) as exc:
-        raise BannerError(f"cannot render {source!r}: {type(exc).__name__}: {exc}") from exc
+        raise BannerError(f"không hiển thị được mẫu chữ {source!r}: {type(exc).__name__}: {exc}") from exc
 
 
 def _evaluate_number(source: str, context: Mapping[str, Any]) -> float | None:
@@ -206,9 +214,9 @@ def _evaluate_number(source: str, context: Mapping[str, Any]) -> float | None:
         try:
             value = _compile_expression(match.group("expr"))(**dict(context))
         except TemplateError as exc:
-            raise BannerError(f"cannot evaluate {source!r}: {exc}") from exc
+            raise BannerError(f"không tính được {source!r}: {exc}") from exc
         except (TypeError, ValueError, ArithmeticError) as exc:
-            raise BannerError(f"cannot evaluate {source!r}: {type(exc).__name__}: {exc}") from exc
+            raise BannerError(f"không tính được {source!r}: {type(exc).__name__}: {exc}") from exc
         if isinstance(value, bool) or value is None or isinstance(value, Undefined):
             return None
         if isinstance(value, int | float):
@@ -253,30 +261,38 @@ _COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 
 def _check_colour(value: Any) -> str:
     if value is None:
-        raise ValueError('colour is missing; quote it, e.g. "#ffffff" (in YAML an unquoted # starts a comment)')
+        raise ValueError(
+            'thiếu mã màu | fix: ghi màu trong dấu ngoặc kép, ví dụ "#ffffff" '
+            "(trong YAML, dấu # không có ngoặc kép bắt đầu một chú thích nên màu bị bỏ mất)"
+        )
     if not isinstance(value, str) or not _COLOUR.fullmatch(value):
-        raise ValueError(f"{value!r} is not a colour: write #rgb, #rrggbb or #rrggbbaa (quoted in YAML)")
+        raise ValueError(
+            f'{value!r} không phải mã màu | fix: ghi #rgb, #rrggbb hoặc #rrggbbaa trong dấu ngoặc kép, ví dụ "#ffeb3b"'
+        )
     return value.lower()
 
 
 def _check_template(value: Any) -> str:
     """Texts are Jinja2; compile now so a syntax error or an unknown filter is reported at load time."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError("must be a text")
+        raise ValueError("phải là một chuỗi chữ | fix: đặt nội dung trong dấu ngoặc kép")
     text = nfc(str(value))
     if _is_templated(text):
         try:
             _compile(text)
         except TemplateError as exc:
             line = getattr(exc, "lineno", None)
-            where = f" (line {line} of the text)" if line and "\n" in text else ""
-            raise ValueError(f"template error{where}: {exc.message or exc}") from None
+            where = f" (dòng {line} của đoạn chữ)" if line and "\n" in text else ""
+            raise ValueError(
+                f"lỗi mẫu Jinja2{where}: {exc.message or exc} | fix: kiểm tra các cặp {{{{ }}}} và tên bộ lọc "
+                "(có sẵn: so, ngay, ngay_gio, thu và các bộ lọc chuẩn của Jinja2)"
+            ) from None
     return text
 
 
 def _check_box(value: Any) -> Any:
     if not isinstance(value, list | tuple) or len(value) != 4:
-        raise ValueError("a box is [x, y, width, height]: four whole numbers")
+        raise ValueError("ô (box) phải là [x, y, rộng, cao]: bốn số nguyên | fix: ví dụ [40, 170, 1120, 280]")
     return value
 
 
@@ -287,7 +303,9 @@ def _check_asset_path(value: Any) -> str:
         return text
     pure = PurePosixPath(text.replace("\\", "/"))
     if not text or pure.is_absolute() or ".." in pure.parts or re.match(r"^[A-Za-z]:", text):
-        raise ValueError(f"{text!r} must be a path relative to the banners folder, like assets/logo.png")
+        raise ValueError(
+            f"{text!r} phải là đường dẫn bên trong thư mục banners | fix: đặt tệp trong banners/assets/ và ghi assets/logo.png"
+        )
     return text
 
 
@@ -319,30 +337,61 @@ class ImageBackground(_Model):
     image: AssetPath
 
 
-_BACKGROUND_KINDS = ("gradient", "color", "image")
+_BACKGROUND_MODELS: dict[str, type[_Model]] = {
+    "gradient": GradientBackground,
+    "color": ColorBackground,
+    "image": ImageBackground,
+}
 
 
-def _background_kind(value: Any) -> str | None:
-    if isinstance(value, GradientBackground):
-        return "gradient"
-    if isinstance(value, ColorBackground):
-        return "color"
-    if isinstance(value, ImageBackground):
-        return "image"
-    if isinstance(value, Mapping):
-        present = [kind for kind in _BACKGROUND_KINDS if kind in value]
-        return present[0] if len(present) == 1 else None
-    return None
+def _custom(kind: str, message: str, loc: tuple[Any, ...], value: Any) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=value)
 
 
-Background = Annotated[
-    Annotated[GradientBackground, Tag("gradient")] | Annotated[ColorBackground, Tag("color")] | Annotated[ImageBackground, Tag("image")],
-    Discriminator(
-        _background_kind,
-        custom_error_type="background_kind",
-        custom_error_message="background needs exactly one of: gradient, color, image",
-    ),
-]
+def _relocated(exc: ValidationError, prefix: tuple[Any, ...]) -> list[InitErrorDetails]:
+    """A nested model's errors re-raised under ``prefix``, type, message and context intact."""
+    return [
+        InitErrorDetails(
+            type=PydanticCustomError(error["type"], error["msg"], error.get("ctx")),
+            loc=prefix + tuple(error["loc"]),
+            input=error["input"],
+        )
+        for error in exc.errors(include_url=False)
+    ]
+
+
+def _validate_choice(value: Any, model: type[_Model], prefix: tuple[Any, ...], errors: list[InitErrorDetails]) -> Any:
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        errors.extend(_relocated(exc, prefix))
+        return None
+
+
+# The two unions (background kinds, element types) are dispatched by hand rather than as pydantic tagged unions:
+# a tagged union puts its tag into error locations (("elements", 0, "text", "size")), and since "text", "image" and
+# "gradient" are also key names, the loader would point at the wrong YAML line. Dispatching here keeps every error
+# location a real path in the file: ("elements", 0, "size").
+
+
+def _background_before(value: Any) -> Any:
+    if isinstance(value, GradientBackground | ColorBackground | ImageBackground):
+        return value
+    kinds = [kind for kind in _BACKGROUND_MODELS if isinstance(value, Mapping) and kind in value]
+    if len(kinds) != 1:
+        message = (
+            "nền (background) phải có đúng một trong: gradient, color, image | fix: "
+            'ví dụ {gradient: ["#b71c1c", "#7f0000"], direction: vertical} hoặc {color: "#ffffff"}'
+        )
+        raise ValidationError.from_exception_data("background", [_custom("background_kind", message, (), value)])
+    errors: list[InitErrorDetails] = []
+    result = _validate_choice(value, _BACKGROUND_MODELS[kinds[0]], (), errors)
+    if errors:
+        raise ValidationError.from_exception_data("background", errors)
+    return result
+
+
+Background = Annotated[GradientBackground | ColorBackground | ImageBackground, BeforeValidator(_background_before)]
 
 
 class ImageElement(_Model):
@@ -372,7 +421,7 @@ class TextElement(_Model):
     def _min_not_above_size(cls, value: int | None, info: ValidationInfo) -> int | None:
         size = info.data.get("size")
         if value is not None and size is not None and value > size:
-            raise ValueError(f"min_size ({value}) must not be larger than size ({size})")
+            raise ValueError(f"min_size ({value}) lớn hơn size ({size}) | fix: đặt min_size nhỏ hơn hoặc bằng size")
         return value
 
 
@@ -389,8 +438,44 @@ class ProgressElement(_Model):
     label_color: Colour | None = None
 
 
-Element = Annotated[ImageElement | TextElement | ProgressElement, Field(discriminator="type")]
 _ELEMENT_MODELS: dict[str, type[_Model]] = {"image": ImageElement, "text": TextElement, "progress": ProgressElement}
+
+
+def _elements_before(value: Any) -> Any:
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        message = "elements phải là một danh sách | fix: mỗi phần tử một dòng bắt đầu bằng '- {type: ...}'"
+        raise ValidationError.from_exception_data("elements", [_custom("list_type", message, (), value)])
+    result: list[Any] = []
+    errors: list[InitErrorDetails] = []
+    for index, item in enumerate(value):
+        if isinstance(item, ImageElement | TextElement | ProgressElement):
+            result.append(item)
+            continue
+        kind = item.get("type") if isinstance(item, Mapping) else None
+        model = _ELEMENT_MODELS.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            if not isinstance(item, Mapping):
+                message = 'mỗi phần tử phải là một bảng khóa | fix: ví dụ {type: text, text: "…", box: [40, 40, 600, 60], size: 30}'
+                errors.append(_custom("element_type", message, (index,), item))
+            elif "type" not in item:
+                errors.append(
+                    _custom("missing", "thiếu khóa type | fix: thêm type: image, text hoặc progress", (index,), item)
+                )
+            else:
+                message = f"loại phần tử không có: {kind!r} | fix: dùng một trong: image, text, progress"
+                errors.append(_custom("element_type", message, (index, "type"), kind))
+            continue
+        element = _validate_choice(item, model, (index,), errors)
+        if element is not None:
+            result.append(element)
+    if errors:
+        raise ValidationError.from_exception_data("elements", errors)
+    return tuple(result)
+
+
+Element = ImageElement | TextElement | ProgressElement
 
 
 class BannerTemplate(_Model):
@@ -399,7 +484,7 @@ class BannerTemplate(_Model):
     id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")]
     size: tuple[Annotated[int, Strict(), Field(ge=1, le=4096)], Annotated[int, Strict(), Field(ge=1, le=4096)]]
     background: Background = Field(default_factory=lambda: ColorBackground(color="#ffffff"))
-    elements: tuple[Element, ...] = ()
+    elements: Annotated[tuple[Element, ...], BeforeValidator(_elements_before)] = ()
 
     @field_validator("elements")
     @classmethod
@@ -417,8 +502,18 @@ class BannerTemplate(_Model):
                     InitErrorDetails(
                         type=PydanticCustomError(
                             "box_outside_banner",
-                            "box [{x}, {y}, {w}, {h}] reaches ({right}, {bottom}), outside the {width}×{height} banner",
-                            {"x": x, "y": y, "w": w, "h": h, "right": x + w, "bottom": y + h, "width": width, "height": height},
+                            "ô [{x}, {y}, {w}, {h}] vượt ra ngoài ảnh {width}×{height} (tới điểm {right}, {bottom}) "
+                            "| fix: giảm x, y hoặc rộng, cao để x + rộng ≤ {width} và y + cao ≤ {height}",
+                            {
+                                "x": x,
+                                "y": y,
+                                "w": w,
+                                "h": h,
+                                "right": x + w,
+                                "bottom": y + h,
+                                "width": width,
+                                "height": height,
+                            },
                         ),
                         loc=(index, "box"),
                         input=list(element.box),
@@ -429,32 +524,25 @@ class BannerTemplate(_Model):
         return elements
 
 
-def yaml_path(loc: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:
-    """A pydantic error location as a path into the YAML mapping.
-
-    Tagged unions put the tag into locations (``("elements", 2, "text", "size")``, ``("background", "gradient",
-    "gradient", 0)``); the YAML has no such level, so drop it: ``("elements", 2, "size")``.
-    """
-    loc = tuple(loc)
-    if len(loc) >= 2 and loc[0] == "background" and loc[1] in _BACKGROUND_KINDS:
-        return (loc[0],) + loc[2:]
-    if len(loc) >= 3 and loc[0] == "elements" and isinstance(loc[1], int) and loc[2] in _ELEMENT_MODELS:
-        return loc[:2] + loc[3:]
-    return loc
-
-
-def known_keys(loc: tuple[Any, ...] | list[Any]) -> list[str]:
-    """The keys allowed in the mapping that holds the key at pydantic location ``loc`` (raw, tags included), so the
-    loader can name the closest one for an ``extra_forbidden`` error. Empty when ``loc`` is not inside a mapping."""
+def known_keys(loc: tuple[Any, ...] | list[Any], data: Any = None) -> list[str]:
+    """The keys allowed in the mapping that holds the key at error location ``loc`` (relative to ``banner:``), so
+    the loader can name the closest one for an ``extra_forbidden`` error. ``data`` (the ``banner:`` mapping) tells
+    which element type or background kind that mapping is; without it, the keys of every kind are merged."""
     loc = tuple(loc)
     if len(loc) <= 1:
         return list(BannerTemplate.model_fields)
-    if loc[0] == "background" and len(loc) >= 3 and loc[1] in _BACKGROUND_KINDS:
-        model = {"gradient": GradientBackground, "color": ColorBackground, "image": ImageBackground}[loc[1]]
-        return list(model.model_fields)
-    if loc[0] == "elements" and len(loc) >= 4 and loc[2] in _ELEMENT_MODELS:
-        return list(_ELEMENT_MODELS[loc[2]].model_fields)
-    return []
+    if loc[0] == "background":
+        background = data.get("background") if isinstance(data, Mapping) else None
+        kinds = [k for k in _BACKGROUND_MODELS if isinstance(background, Mapping) and k in background]
+        models = [_BACKGROUND_MODELS[k] for k in kinds] or list(_BACKGROUND_MODELS.values())
+    elif loc[0] == "elements" and len(loc) >= 3 and isinstance(loc[1], int):
+        elements = data.get("elements") if isinstance(data, Mapping) else None
+        item = elements[loc[1]] if isinstance(elements, list) and loc[1] < len(elements) else None
+        kind = item.get("type") if isinstance(item, Mapping) else None
+        models = [_ELEMENT_MODELS[kind]] if kind in _ELEMENT_MODELS else list(_ELEMENT_MODELS.values())
+    else:
+        return []
+    return list(dict.fromkeys(key for model in models for key in model.model_fields))
 
 
 def template_assets(template: BannerTemplate) -> list[str]:
@@ -486,22 +574,24 @@ def font_path(weight: str) -> Path:
         path = Path(fontpkg.path(FONT_FAMILY, weight=WEIGHTS[weight]))
         if path.is_file():
             return path
-        log.warning("fontpkg returned %s, which does not exist; using the font package's files", path)
+        log.warning("fontpkg trả về %s nhưng tệp không tồn tại; dùng trực tiếp các tệp của gói phông", path)
     except Exception as exc:  # noqa: BLE001 - any failure of the helper falls back to the files
-        log.warning("fontpkg failed (%s); using the font package's files", exc)
+        log.warning("fontpkg lỗi (%s); dùng trực tiếp các tệp của gói phông", exc)
     try:
         import fontpkg_be_vietnam_pro
     except ImportError as exc:
-        raise BannerError("the font package fontpkg-be-vietnam-pro is not installed") from exc
+        raise BannerError("chưa cài gói phông fontpkg-be-vietnam-pro") from exc
     candidates = sorted((Path(fontpkg_be_vietnam_pro.ROOT) / "files").glob(f"BeVietnamPro-{_WEIGHT_FILES[weight]}.ttf"))
     if not candidates:
-        raise BannerError(f"Be Vietnam Pro {weight} not found in {fontpkg_be_vietnam_pro.ROOT}/files")
+        raise BannerError(f"không tìm thấy phông Be Vietnam Pro {weight} trong {fontpkg_be_vietnam_pro.ROOT}/files")
     return candidates[0]
 
 
 # Combining marks left after NFC (rare outside Vietnamese): such lines are measured whole, not per character.
-_MARKS = re.compile("[\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f\u0e31\u0e34-\u0e3a"
-                    "\u0e47-\u0e4e\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_MARKS = re.compile(
+    "[\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f\u0e31\u0e34-\u0e3a"
+    "\u0e47-\u0e4e\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
+)
 
 
 class _Face:
@@ -582,8 +672,8 @@ def _load_font(weight: str, size: int) -> ImageFont.FreeTypeFont:
     if engine != ImageFont.Layout.RAQM and not _ENGINE_WARNED:
         _ENGINE_WARNED = True
         message = (
-            "Pillow has no raqm (HarfBuzz) text layout here (is libfribidi0 installed?); using basic layout: "
-            "no kerning, slower, and combining marks would be misplaced (texts are normalized to NFC)"
+            "Pillow ở máy này không có raqm (HarfBuzz) để dàn chữ (đã cài libfribidi0 chưa?); dùng basic layout: "
+            "không căn chỉnh khoảng chữ, chậm hơn, dấu rời sẽ lệch (mọi chữ đã được chuẩn hóa NFC)"
         )
         warnings.warn(message, RuntimeWarning, stacklevel=3)
         log.warning(message)
@@ -599,7 +689,7 @@ def get_font(weight: str, size: int) -> ImageFont.FreeTypeFont:
 
 @cache
 def layout_engine_name() -> str:
-    """"raqm" when texts are shaped by HarfBuzz (correct Vietnamese, kerning), else "basic"."""
+    """Return "raqm" when texts are shaped by HarfBuzz (correct Vietnamese, kerning), else "basic"."""
     return "raqm" if get_font("regular", 16).layout_engine == ImageFont.Layout.RAQM else "basic"
 
 
@@ -692,7 +782,9 @@ def _break_word(word: str, face: _Face, width: int) -> list[str] | None:
     return pieces
 
 
-def _wrap(paragraphs: list[list[str]], face: _Face, width: int, allow_break: bool, limit: float) -> tuple[list[str], bool] | None:
+def _wrap(
+    paragraphs: list[list[str]], face: _Face, width: int, allow_break: bool, limit: float
+) -> tuple[list[str], bool] | None:
     """Greedy word wrap. None when a word is wider than the box and breaking is not allowed (the caller shrinks
     first), or when more than ``limit`` lines would be needed (stop early: that size is already lost)."""
     lines: list[str] = []
@@ -860,10 +952,17 @@ def _layout_cached(
         for font_size in range(smallest - 1, _SMALLEST_SIZE - 1, -1):
             fit = truncate(font_size)
             if fit is not None:
-                log.warning("text %r needs size %d, below min_size %d, to fit a %dx%d box", text[:40], font_size, smallest, width, height)
+                log.warning(
+                    "chữ %r phải thu xuống cỡ %d, nhỏ hơn min_size %d, mới vừa ô %dx%d",
+                    text[:40],
+                    font_size,
+                    smallest,
+                    width,
+                    height,
+                )
                 break
     if fit is None:
-        log.warning("text %r cannot fit a %dx%d box at any size; left out", text[:40], width, height)
+        log.warning("chữ %r không vừa ô %dx%d ở bất kỳ cỡ nào; bỏ qua", text[:40], width, height)
         return TextLayout(size, weight, (), (), (0, 0, 0, 0), 0.0, truncated=True)
     return _place(fit, weight, pitch_em, width, height, align, valign)
 
@@ -946,7 +1045,7 @@ def _open_image(asset: _Asset, target: tuple[int, int]) -> Image.Image:
         image = ImageOps.exif_transpose(image)
         return image.convert("RGBA")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise BannerError(f"cannot read image {asset.path}: {exc}") from exc
+        raise BannerError(f"không đọc được ảnh {asset.path}: {exc}") from exc
 
 
 def _fitted(asset: _Asset, width: int, height: int, fit: str) -> tuple[Image.Image, int, int]:
@@ -973,7 +1072,7 @@ def _gradient_mask(width: int, height: int, direction: str) -> Image.Image:
     vertical = ramp.resize((width, height), Image.Resampling.BILINEAR)
     if direction == "vertical":
         return vertical
-    horizontal = ramp.transpose(Image.Transpose.ROTATE_90).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    horizontal = ramp.transpose(Image.Transpose.TRANSPOSE)  # black at the left
     horizontal = horizontal.resize((width, height), Image.Resampling.BILINEAR)
     if direction == "horizontal":
         return horizontal
@@ -990,7 +1089,7 @@ def _gradient(width: int, height: int, start: str, end: str, direction: str) -> 
     return Image.composite(two, one, _gradient_mask(width, height, direction))
 
 
-def _background(template: BannerTemplate, assets: dict[str, _Asset]) -> Image.Image:
+def _background(template: BannerTemplate, image_asset: _Asset | None) -> Image.Image:
     """The canvas: RGB when the background is opaque (the usual case: cheaper to draw on and to encode), RGBA
     when it has transparency (then every element is alpha-composited so edges stay clean)."""
     width, height = template.size
@@ -1002,7 +1101,8 @@ def _background(template: BannerTemplate, assets: dict[str, _Asset]) -> Image.Im
         return Image.new("RGBA", (width, height), colour)
     if isinstance(background, GradientBackground):
         return _gradient(width, height, *background.gradient, background.direction).copy()
-    image, _, _ = _fitted(assets[background.image], width, height, "cover")
+    assert image_asset is not None, "an image background is collected with the other assets"
+    image, _, _ = _fitted(image_asset, width, height, "cover")
     if image.getextrema()[3][0] == 255:
         return image.convert("RGB")
     return image.copy()
@@ -1015,7 +1115,9 @@ def _composite(canvas: Image.Image, layer: Image.Image, xy: tuple[int, int]) -> 
         canvas.paste(layer, xy, layer)
 
 
-def _paint(target: Image.Image, mask: Image.Image, colour: tuple[int, int, int, int], xy: tuple[int, int] = (0, 0)) -> None:
+def _paint(
+    target: Image.Image, mask: Image.Image, colour: tuple[int, int, int, int], xy: tuple[int, int] = (0, 0)
+) -> None:
     """Composite a solid colour through an 8-bit mask (anti-aliased text or shapes) with correct alpha."""
     alpha = mask if colour[3] == 255 else mask.point(lambda value: value * colour[3] // 255)
     solid = Image.new("RGBA", mask.size, colour[:3] + (255,))
@@ -1118,7 +1220,7 @@ def _draw_progress(canvas: Image.Image, element: ProgressElement, context: Mappi
     value = _evaluate_number(element.value, context)
     maximum = _evaluate_number(element.max, context)
     if value is None or maximum is None:
-        log.warning("progress bar: value %r / max %r is not a number; drawn empty", element.value, element.max)
+        log.warning("thanh tiến độ: value %r / max %r không phải số; vẽ thanh rỗng", element.value, element.max)
     value = value or 0.0
     maximum = maximum or 0.0
     ratio = value / maximum if maximum > 0 else 0.0
@@ -1200,16 +1302,15 @@ def _collect_assets(
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise BannerError(f"banner {template.id}: cannot read image {path}: {exc.strerror or exc}") from exc
+            raise BannerError(f"mẫu banner {template.id}: không đọc được ảnh {path}: {exc.strerror or exc}") from exc
         assets[source] = _Asset(path, data, hashlib.sha256(data).hexdigest())
     return assets, sources
 
 
-def _draw(template: BannerTemplate, context: Mapping[str, Any], assets: dict[str, _Asset], sources: dict[int, str]) -> Image.Image:
-    if isinstance(template.background, ImageBackground):
-        canvas = _background(template, {template.background.image: assets[sources[-1]]})
-    else:
-        canvas = _background(template, assets)
+def _draw(
+    template: BannerTemplate, context: Mapping[str, Any], assets: dict[str, _Asset], sources: dict[int, str]
+) -> Image.Image:
+    canvas = _background(template, assets[sources[-1]] if -1 in sources else None)
     for index, element in enumerate(template.elements):
         try:
             if isinstance(element, TextElement):
@@ -1219,7 +1320,7 @@ def _draw(template: BannerTemplate, context: Mapping[str, Any], assets: dict[str
             elif index in sources:
                 _draw_image(canvas, element, assets[sources[index]])
         except BannerError as exc:
-            raise BannerError(f"banner {template.id}, element {index + 1} ({element.type}): {exc}") from exc
+            raise BannerError(f"mẫu banner {template.id}, phần tử thứ {index + 1} ({element.type}): {exc}") from exc
     return canvas
 
 
@@ -1319,8 +1420,3 @@ def render_banner(template: BannerTemplate, context: Mapping[str, Any], assets_r
         Path(temporary).unlink(missing_ok=True)
         raise
     return target
-
-
-#: zlib level for PNG: measured on the sample banner, level 6 (Pillow's default) costs about twice the time of
-#: level 3 for a few percent smaller files. Banners are cached, so neither matters much; see bench/bench_banners.py.
-PNG_COMPRESS_LEVEL = 6
