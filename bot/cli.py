@@ -325,7 +325,7 @@ def demo(obj: Ctx, days: int, start_text: str | None) -> None:
     start = parse_now(start_text, c)
     sync_campaign(c, obj.store, actor="demo")
     moments = demo_moments(c, start, days)
-    with tqdm(total=len(moments), unit="lượt", desc=f"Phát lại {days} ngày", file=sys.stderr) as bar:
+    with tqdm(total=len(moments), unit="lượt", desc=f"Phát lại {days} ngày", file=sys.stderr, mininterval=0.5) as bar:
         def step(moment: datetime, report: Any) -> None:
             bar.set_postfix_str(ngay_gio(moment, c.tz))
             bar.update(1)
