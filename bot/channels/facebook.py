@@ -43,6 +43,7 @@ envelope                                          raised
                                                   ``estimated_time_to_regain_access``)
 190 (+ subcodes), 102, 104, bad appsecret_proof   HoldChannel — renew the token in ``row.token_env``
 3, 10, 200–299                                    HoldChannel — grant the named permission
+2635 (deprecated API version)                     HoldChannel — set GRAPH_API_VERSION
 100, 324, 1609005                                 Rejected with the platform's message
 368                                               Rejected, code "368": a person must look at the Page
 506 (duplicate)                                   the Page is searched: Published if our post is
@@ -201,11 +202,8 @@ class Usage:
                 elif isinstance(entries, dict):
                     page_entries.append(entries)
         page = max((_usage_percent(e) for e in page_entries), default=0.0)
-        minutes = max(
-            (float(e.get("estimated_time_to_regain_access") or 0) for e in page_entries if _is_number(e.get(
-                "estimated_time_to_regain_access"))),
-            default=0.0,
-        )
+        regain = [e.get("estimated_time_to_regain_access") for e in page_entries]
+        minutes = max((float(m) for m in regain if _is_number(m)), default=0.0)
         return cls(app_percent=app, page_percent=page, regain_seconds=minutes * 60)
 
     def advice(self) -> dict[str, float]:
@@ -235,6 +233,19 @@ def _sent_before_failure(exc: requests.exceptions.ConnectionError) -> bool:
         reason = reason.reason
     # Refused, unresolvable, or timed out while connecting: nothing reached the platform.
     return not isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+def _reason_name(exc: BaseException) -> str:
+    """The innermost cause's class name (e.g. RemoteDisconnected): informative, and free of URLs."""
+    reason: Any = exc
+    for _ in range(5):
+        args = getattr(reason, "args", ())
+        inner = getattr(reason, "reason", None) or next(
+            (a for a in reversed(args) if isinstance(a, BaseException)), None)
+        if inner is None or inner is reason:
+            break
+        reason = inner
+    return type(reason).__name__
 
 
 class FacebookChannel:
@@ -369,7 +380,7 @@ class FacebookChannel:
         except requests.exceptions.ConnectionError as exc:
             sent = _sent_before_failure(exc)
             raise RetryLater(
-                f"Mất kết nối tới Facebook ({method} {shown}): {self._scrub(type(exc).__name__)}"
+                f"Mất kết nối tới Facebook ({method} {shown}): {_reason_name(exc)}"
                 + (" sau khi đã gửi yêu cầu." if sent else " trước khi gửi yêu cầu."),
                 maybe_sent=creates and sent, code="connection",
             ) from None
@@ -511,7 +522,8 @@ class FacebookChannel:
         images = [Path(p) for p in post.images]
         for image in images:
             if not image.is_file():
-                raise Rejected(f"Không tìm thấy ảnh {image.name} để đăng.", code="no-image")
+                # A local problem (banner not rendered yet, file moved): retried within the budget.
+                raise RetryLater(f"Không tìm thấy ảnh {image.name} để đăng.", code="no-image")
         self._require_token()
         with page_lock(self.page_id):
             try:
@@ -660,18 +672,21 @@ class FacebookChannel:
         return self._published(str(first["id"]), Usage(), found_by="published_posts")
 
     def _next_page(self, body: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
-        """The next page's URL and query, with any echoed token removed; None if there is none."""
-        nxt = (body.get("paging") or {}).get("next") if isinstance(body.get("paging"), dict) else None
+        """The next page's URL and query; None if there is none.
+
+        ``paging.next`` may echo ``access_token``: it is dropped, and the URL is rebuilt on our own base
+        (so a proxy in GRAPH_API_BASE keeps working and a tampered answer cannot send the token elsewhere).
+        """
+        paging = body.get("paging")
+        nxt = paging.get("next") if isinstance(paging, dict) else None
         if not nxt or not body.get("data"):
             return None, None
-        parts = urlsplit(nxt)
-        ours = urlsplit(self.base)
-        if (parts.scheme, parts.netloc) != (ours.scheme, ours.netloc):
-            log.warning("%s: bỏ qua trang kế tiếp trỏ tới máy khác", self)
-            return None, None
+        parts = urlsplit(str(nxt))
+        versioned = re.search(r"/v\d+\.\d+/.*$", parts.path)
+        url = self.base + versioned.group(0) if versioned else self._url(parts.path)
         query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                  if k not in ("access_token", "appsecret_proof")]
-        return f"{parts.scheme}://{parts.netloc}{parts.path}", dict(query)
+        return url, dict(query)
 
     # ------------------------------------------------------------------ check
 
