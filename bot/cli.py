@@ -345,6 +345,24 @@ def demo(obj: Ctx, days: int, start_text: str | None) -> None:
     click.echo("Xem tổng hợp: `campaign-bot status` · kiểm tra kênh: `campaign-bot channels`")
 
 
+DETAIL_LABELS = {
+    "page_name": "Trang",
+    "token_type": "loại token",
+    "permissions": "quyền",
+    "missing_permissions": "THIẾU quyền",
+    "expires": "hết hạn",
+    "data_access_expires_at": "quyền đọc dữ liệu hết hạn",
+    "can_read_posts": "đọc được bài đã đăng (để đối soát)",
+    "note": "ghi chú",
+    "outbox": "thư mục outbox",
+    "oa_name": "OA",
+    "verified": "đã xác thực",
+    "broadcast": "gửi tới người quan tâm",
+    "access_expires_at": "access token hết hạn",
+    "token_state": "trạng thái token",
+}
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="In dạng JSON.")
 @click.option("--release", metavar="KÊNH", multiple=True, help="Mở lại một kênh đang bị tạm giữ (sau khi đã sửa).")
@@ -395,6 +413,10 @@ def channels(obj: Ctx, as_json: bool, release: tuple[str, ...], offline: bool) -
         if e.get("account_name"):
             line += f" {e['account_name']}"
         click.echo(line)
+        for key, value in (e.get("details") or {}).items():
+            if value not in (None, "", [], {}):
+                shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
+                click.echo(f"    {DETAIL_LABELS.get(key, key)}: {shown}")
         if e["held"]:
             click.secho(f"    TẠM GIỮ từ {ngay_gio(e.get('held_at'), obj.campaign.tz)}: {e.get('reason')}", fg="yellow")
         elif e.get("problem"):

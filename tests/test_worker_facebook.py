@@ -211,3 +211,22 @@ def test_no_token_anywhere(setup, fake, mini: Path, tmp_path: Path, caplog) -> N
 def _all(store, model):
     with store.session() as s:
         return list(s.exec(select(model)).all())
+
+
+def test_channels_command_shows_page_and_held_channel_with_fix(setup, fake, mini: Path) -> None:
+    campaign, store, env = setup
+    fake.revoke(env["FB_TOKEN_B"], subcode=463)
+    tick(campaign, store, env, T0)
+    result = CliRunner().invoke(
+        cli, ["--workspace", str(mini), "channels", "--json"], env={**env, "CAMPAIGN_DB_URL": store.url}
+    )
+    assert result.exit_code == 0, result.output
+    rows = {r["channel"]: r for r in json.loads(result.output)}
+    assert rows["tinh/facebook"]["ok"] and rows["tinh/facebook"]["account_name"] == "Trang tinh"
+    held = rows["huyen-b/facebook"]
+    assert held["held"] and "FB_TOKEN_B" in held["fix"]
+    assert rows["tinh/zalo"]["mode"] == "outbox"
+    for token in (env[n] for n in ENV_NAMES.values()):
+        assert token not in result.output
+    text = CliRunner().invoke(cli, ["--workspace", str(mini), "channels"], env={**env, "CAMPAIGN_DB_URL": store.url})
+    assert "TẠM GIỮ" in text.output and "cách sửa" in text.output
