@@ -248,11 +248,26 @@ class MetricSource(Strict):
     url: str | None = None
     format: Literal["csv", "json"] | None = None
     every: str = "1m"
+    token_env: str | None = None  # the variable holding a token for the URL (sent as "Authorization: Bearer …")
 
     @field_validator("every")
     @classmethod
     def _every(cls, v: str) -> str:
         parse_duration(v)
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://\S+", v):
+            raise ValueError(f"địa chỉ số liệu không hợp lệ: '{v}' | fix: ghi đầy đủ, ví dụ https://example.vn/so-lieu.csv")
+        return v
+
+    @field_validator("token_env")
+    @classmethod
+    def _token_env(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", v):
+            raise ValueError("token_env phải là TÊN biến môi trường, không phải token | fix: ghi như METRIC_TOKEN và đặt token trong .env")
         return v
 
 

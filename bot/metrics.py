@@ -35,9 +35,9 @@ def latest_own(s: Session, metric: str, at: datetime | None = None) -> dict[str,
         sub = sub.where(col(MetricReading.at) <= at)
     sub = sub.group_by(MetricReading.unit_id).subquery()
     rows = s.exec(
-        select(MetricReading.unit_id, MetricReading.value).join(
-            sub, (MetricReading.unit_id == sub.c.unit_id) & (MetricReading.at == sub.c.at)
-        ).where(MetricReading.metric == metric)
+        select(MetricReading.unit_id, MetricReading.value)
+        .join(sub, (MetricReading.unit_id == sub.c.unit_id) & (MetricReading.at == sub.c.at))
+        .where(MetricReading.metric == metric)
     ).all()
     return {uid: float(v) for uid, v in rows}
 
@@ -189,6 +189,7 @@ class ImportResult:
             "corrected": self.corrected,
             "unchanged": self.unchanged,
             "skipped": self.skipped,
+            "problem_count": len(self.problems),
             "problems": [p.as_dict() for p in self.problems],
             "unchanged_file": self.skipped_unchanged_file,
         }
@@ -237,9 +238,13 @@ def parse_value(raw: Any) -> tuple[float | None, str | None, str | None]:
         text = str(raw if raw is not None else "").strip().replace(" ", "").replace("\u00a0", "")
         if not text:
             return None, "thiếu giá trị", "ghi số (ví dụ 120) vào cột value"
+        if re.fullmatch(r"\d{1,3}([.,]\d{3})+", text) or re.fullmatch(r"\d+,\d+", text):
+            return (
+                None,
+                f"số '{text}' không rõ nghĩa (dấu chấm/phẩy là phân cách hàng nghìn hay phần thập phân?)",
+                "ghi số không có dấu phân cách hàng nghìn, ví dụ 1200 (phần thập phân nếu có dùng dấu chấm: 12.5)",
+            )
         if not _NUMBER.fullmatch(text):
-            if re.fullmatch(r"\d{1,3}(\.\d{3})+", text) or re.fullmatch(r"\d+,\d+", text):
-                return None, f"giá trị không phải là số: '{text}'", "ghi số không có dấu phân cách hàng nghìn, ví dụ 1200 (thập phân dùng dấu chấm)"
             return None, f"giá trị không phải là số: '{text}'", "ghi một số, ví dụ 120"
         number = float(text)
     if not math.isfinite(number):
@@ -263,7 +268,11 @@ def parse_csv_text(text: str, source: str) -> tuple[list[Row], list[RowProblem]]
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
-        return [], [RowProblem(source, None, "tệp trống", "dòng đầu là tiêu đề unit,metric,value,at, mỗi dòng sau là một số liệu")]
+        return [], [
+            RowProblem(
+                source, None, "tệp trống", "dòng đầu là tiêu đề unit,metric,value,at, mỗi dòng sau là một số liệu"
+            )
+        ]
     header_line = lines[first]
     delimiter = max((",", ";", "\t"), key=header_line.count)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
@@ -279,13 +288,23 @@ def parse_csv_text(text: str, source: str) -> tuple[list[Row], list[RowProblem]]
             missing = [c for c in REQUIRED_COLUMNS if c not in header]
             if missing:
                 return [], [
-                    RowProblem(source, line, f"thiếu cột {', '.join(missing)} ở dòng tiêu đề",
-                               "dòng đầu phải là: unit,metric,value,at")
+                    RowProblem(
+                        source,
+                        line,
+                        f"thiếu cột {', '.join(missing)} ở dòng tiêu đề",
+                        "dòng đầu phải là: unit,metric,value,at",
+                    )
                 ]
             continue
         if len(record) > len(header) and any(cell.strip() for cell in record[len(header) :]):
-            problems.append(RowProblem(source, line, f"dòng có {len(record)} cột, tiêu đề có {len(header)}",
-                                       "kiểm tra dấu phẩy thừa (số có phần thập phân ghi bằng dấu chấm)"))
+            problems.append(
+                RowProblem(
+                    source,
+                    line,
+                    f"dòng có {len(record)} cột, tiêu đề có {len(header)}",
+                    "kiểm tra dấu phẩy thừa (số có phần thập phân ghi bằng dấu chấm)",
+                )
+            )
             continue
         rows.append(Row(line, {name: (record[i].strip() if i < len(record) else "") for i, name in enumerate(header)}))
     return rows, problems
@@ -310,7 +329,7 @@ def parse_json_text(text: str, source: str) -> tuple[list[Row], list[RowProblem]
     return rows, problems
 
 
-def import_rows(s: Session, campaign: Campaign, rows: list[Row], source: str, now: datetime | None = None) -> ImportResult:
+def import_rows(s: Session, campaign: Campaign, rows: list[Row], source: str) -> ImportResult:
     """Check every row and store the valid ones (in the caller's transaction; never commits)."""
     result = ImportResult(source=source, rows=len(rows))
     default_metric = main_metric(campaign)
@@ -325,8 +344,10 @@ def import_rows(s: Session, campaign: Campaign, rows: list[Row], source: str, no
             problem = ("thiếu mã đơn vị", "ghi mã đơn vị như trong config/units.yaml vào cột unit")
         elif unit not in campaign.unit_by_id:
             close = difflib.get_close_matches(unit.lower(), sorted(campaign.unit_by_id), n=1, cutoff=0.6)
-            problem = (f"không có đơn vị '{unit}'",
-                       f"có phải ý bạn là '{close[0]}'?" if close else "dùng một mã có trong config/units.yaml")
+            problem = (
+                f"không có đơn vị '{unit}'",
+                f"có phải ý bạn là '{close[0]}'?" if close else "dùng một mã có trong config/units.yaml",
+            )
         elif not metric:
             problem = ("thiếu tên chỉ số", f"ghi tên chỉ số vào cột metric, ví dụ {default_metric}")
         if problem is None:
@@ -349,9 +370,13 @@ def import_rows(s: Session, campaign: Campaign, rows: list[Row], source: str, no
             earlier_value, earlier_line = valid[key]
             if earlier_value != value:
                 result.problems.append(
-                    RowProblem(source, row.line,
-                               f"trùng đơn vị, chỉ số và thời điểm với dòng {earlier_line} nhưng khác số liệu",
-                               "giữ một dòng cho mỗi đơn vị và thời điểm"))
+                    RowProblem(
+                        source,
+                        row.line,
+                        f"trùng đơn vị, chỉ số và thời điểm với dòng {earlier_line} nhưng khác số liệu",
+                        "giữ một dòng cho mỗi đơn vị và thời điểm",
+                    )
+                )
             else:
                 result.unchanged += 1
             continue
@@ -369,7 +394,7 @@ def import_rows(s: Session, campaign: Campaign, rows: list[Row], source: str, no
             )
         ).all():
             stored[(reading.unit_id, reading.metric, _utc(reading.at))] = reading
-    stamp = now or datetime.now(UTC)
+    stamp = datetime.now(UTC)  # the real moment of the import (also under simulated time)
     for (unit, metric, when), (value, _line) in valid.items():
         existing = stored.get((unit, metric, when))
         if existing is None:
@@ -394,21 +419,22 @@ def file_label(path: Path, workspace: Path) -> str:
 
 
 def import_csv(
-    s: Session, campaign: Campaign, path: Path, label: str | None = None, now: datetime | None = None
+    s: Session, campaign: Campaign, path: Path, label: str | None = None, data: bytes | None = None
 ) -> ImportResult:
-    """Import one CSV file (or a ``.json`` file of readings)."""
+    """Import one CSV file (or a ``.json`` file of readings); ``data`` is its content if already read."""
     label = label or file_label(path, campaign.workspace)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return ImportResult(source=label, problems=[RowProblem(label, None, f"không đọc được tệp: {exc.strerror}")])
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return ImportResult(source=label, problems=[RowProblem(label, None, f"không đọc được tệp: {exc.strerror}")])
     text = _decode(data)
     if path.suffix.lower() == ".json":
         rows, problems = parse_json_text(text, label)
     else:
         rows, problems = parse_csv_text(text, label)
-    result = import_rows(s, campaign, rows, label, now)
-    result.problems = sorted(problems + result.problems, key=lambda p: (p.line or 0))
+    result = import_rows(s, campaign, rows, label)
+    result.problems = sorted(problems + result.problems, key=lambda p: p.line or 0)
     return result
 
 
@@ -416,9 +442,7 @@ class FetchError(Exception):
     """The metric URL could not be read (the message is Vietnamese, without secrets)."""
 
 
-def fetch_url(
-    url: str, *, fmt: str | None = None, token: str | None = None, timeout: float = 15.0
-) -> tuple[str, str]:
+def fetch_url(url: str, *, fmt: str | None = None, token: str | None = None, timeout: float = 15.0) -> tuple[str, str]:
     """GET the metric URL; return (text, "csv" | "json"). Raises :class:`FetchError`."""
     import requests
 
