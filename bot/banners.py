@@ -1235,7 +1235,10 @@ def _draw_progress(canvas: Image.Image, element: ProgressElement, context: Mappi
         _paint(layer, _fill_mask(track, filled), fill_colour)
 
     if element.label:
-        label_context = {**context, "value": _number(value), "max": _number(maximum), "percent": round(ratio * 100)}
+        # The caller's percent (a milestone's "108,8") wins, so the banner and the post say the same number.
+        given = context.get("percent")
+        percent = given if given not in (None, "") else round(ratio * 100)
+        label_context = {**context, "value": _number(value), "max": _number(maximum), "percent": percent}
         label = render_string(element.label, label_context)
         pad = min(height // 2, width // 8)
         layout = layout_text(
