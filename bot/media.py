@@ -313,35 +313,37 @@ class S3MediaStore(_Base):
     def _put(self, name: str, data: bytes, ext: str) -> str:
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-        key = self.settings.prefix + name
         sha = hashlib.sha256(data).hexdigest()
+        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
         bucket = self.settings.bucket
+        stem = name[: -len(ext)]
         try:
-            try:
-                head = self.client.head_object(Bucket=bucket, Key=key)
-                if head.get("Metadata", {}).get("sha256") == sha or head.get("ContentLength") == len(data):
-                    return name  # content-addressed: the same name holds the same bytes
-                log.warning("media: s3://%s/%s exists with other content; not overwriting it", bucket, key)
-                name = name[: -len(ext)] + "-1" + ext
-                key = self.settings.prefix + name
-                self.client.head_object(Bucket=bucket, Key=key)
-                return name
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-                    raise
-            extra: dict[str, Any] = {}
-            if self.settings.acl:
-                extra["ACL"] = self.settings.acl
-            self.client.put_object(
-                Bucket=bucket,
-                Key=key,
-                Body=data,
-                ContentType=_CONTENT_TYPES[ext],
-                CacheControl="public, max-age=31536000, immutable",
-                Metadata={"sha256": sha},
-                **extra,
-            )
-            return name
+            for n in range(0, 100):
+                candidate = name if n == 0 else f"{stem}-{n}{ext}"
+                key = self.settings.prefix + candidate
+                try:
+                    head = self.client.head_object(Bucket=bucket, Key=key)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                        raise
+                else:
+                    same = head.get("Metadata", {}).get("sha256") == sha or head.get("ETag", "").strip('"') == md5
+                    if same:
+                        return candidate  # content-addressed: already there
+                    log.warning("media: s3://%s/%s exists with other content; not overwriting it", bucket, key)
+                    continue
+                extra: dict[str, Any] = {"ACL": self.settings.acl} if self.settings.acl else {}
+                self.client.put_object(
+                    Bucket=bucket,
+                    Key=key,
+                    Body=data,
+                    ContentType=_CONTENT_TYPES[ext],
+                    CacheControl="public, max-age=31536000, immutable",
+                    Metadata={"sha256": sha},
+                    **extra,
+                )
+                return candidate
+            raise MediaConfigError(f"bucket {bucket} có quá nhiều tệp trùng tên khác nội dung")
         except NoCredentialsError:
             raise MediaConfigError(
                 "chưa có thông tin đăng nhập kho ảnh S3",

@@ -64,7 +64,7 @@ def _fernet_for(part: str) -> Fernet:
     if len(part.strip()) < MIN_PASSPHRASE:
         raise MissingKey(
             f"{KEY_ENV} quá ngắn: cần một khoá Fernet hoặc một chuỗi bí mật ít nhất {MIN_PASSPHRASE} ký tự",
-            fix=f"tạo khoá mới bằng `python -c \"from bot.secretbox import generate_key; print(generate_key())\"` "
+            fix=f'tạo khoá mới bằng `python -c "from bot.secretbox import generate_key; print(generate_key())"` '
             f"và đặt vào {KEY_ENV} trong tệp .env",
         )
     derived = hashlib.pbkdf2_hmac("sha256", raw, _SALT, _ROUNDS, dklen=32)
@@ -79,7 +79,7 @@ class SecretBox:
         if not parts:
             raise MissingKey(
                 f"chưa đặt {KEY_ENV}: bot không thể lưu token Zalo một cách an toàn",
-                fix=f"tạo khoá bằng `python -c \"from bot.secretbox import generate_key; print(generate_key())\"` "
+                fix=f'tạo khoá bằng `python -c "from bot.secretbox import generate_key; print(generate_key())"` '
                 f"và đặt {KEY_ENV}=<khoá> trong tệp .env (giữ khoá này cẩn thận: mất khoá thì phải cấp quyền lại OA)",
             )
         self._fernet = MultiFernet([_fernet_for(p) for p in parts])
