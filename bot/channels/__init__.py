@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -100,7 +101,8 @@ class RetryLater(ChannelError):
     ``scope`` says what to pause: ``"delivery"`` (only this delivery backs off), ``"channel"``
     (nothing goes to this channel until ``retry_after`` seconds pass) or ``"app"`` (nothing goes
     to this platform at all). ``maybe_sent`` means the request may have reached the platform:
-    the worker reconciles before resending.
+    the worker reconciles before resending. ``wait`` marks a planned wait (the night window, a spent
+    quota, the platform still processing): it is not a failed attempt and never uses up the budget.
     """
 
     def __init__(
@@ -112,11 +114,13 @@ class RetryLater(ChannelError):
         maybe_sent: bool = False,
         code: str | None = None,
         progress: dict[str, Any] | None = None,
+        wait: bool = False,
     ) -> None:
         super().__init__(message, code=code, progress=progress)
         self.retry_after = retry_after
         self.scope = scope
         self.maybe_sent = maybe_sent
+        self.wait = wait
 
 
 class HoldChannel(ChannelError):
@@ -165,6 +169,9 @@ class ChannelContext:
     env: dict[str, str]  # the process environment merged with the workspace's .env
     campaign: Any = None  # bot.load.Campaign (media settings, timezone)
     transport: Any = None  # a requests.Session to use, for tests and pooling
+    # The moment the worker acts at: real time in `run`, the given moment in `tick --now` and the demo,
+    # so time windows (Zalo's night, token expiry) follow the same clock as the planner.
+    clock: Callable[[], datetime] | None = None
 
 
 # platform name -> "module:Class". The outbox is the default for a channel without a token.
