@@ -1,0 +1,184 @@
+"""Pages people look at: the preview calendar (`campaign-bot preview`) and the campaign report
+(`campaign-bot report`).
+
+Both are static sites that work offline: HTML from Jinja2 templates with autoescape on (every
+piece of content is escaped), local CSS with a print stylesheet, the Be Vietnam Pro font copied
+from its PyPI package, charts drawn as inline SVG on the server. Vietnamese everywhere: dates
+24/11/2026, numbers 1.000.000, times in the campaign's timezone.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from bot.load import KIND_LABELS
+from bot.vn import TZ, ngay, ngay_gio, so, thu
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+LEVEL_LABELS = {
+    "province": "Liên đoàn Lao động tỉnh",
+    "district": "LĐLĐ huyện, thành phố",
+    "sector": "Công đoàn ngành",
+    "civil_servants": "Công đoàn Viên chức",
+    "industrial_zone": "Công đoàn các Khu công nghiệp",
+    "grassroots": "Công đoàn cơ sở",
+}
+LEVEL_ORDER = list(LEVEL_LABELS)
+PLATFORM_LABELS = {"facebook": "Facebook", "zalo": "Zalo OA", "outbox": "Outbox"}
+FONT_WEIGHTS = {"400": "Regular", "600": "SemiBold", "700": "Bold"}
+
+
+def level_label(level: str) -> str:
+    return LEVEL_LABELS.get(level, level)
+
+
+def platform_label(platform: str) -> str:
+    return PLATFORM_LABELS.get(platform, platform)
+
+
+def kind_label(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind)
+
+
+def phan_tram(value: float | None, decimals: int = 1) -> str:
+    """45,5% — a percent the Vietnamese way (empty when unknown)."""
+    if value is None:
+        return ""
+    rounded = round(value, decimals)
+    return so(rounded, decimals if rounded != int(rounded) else 0) + "%"
+
+
+def gio(value: datetime | None, tz: ZoneInfo = TZ) -> str:
+    """08:00 in the campaign's timezone."""
+    if value is None:
+        return ""
+    return value.astimezone(tz).strftime("%H:%M")
+
+
+SHORT_WEEKDAYS = ["T2", "T3", "T4", "T5", "T6", "T7", "CN"]
+
+
+def thu_ngan(value: date | datetime) -> str:
+    """T2 … CN: the weekday in a calendar's narrow column."""
+    return SHORT_WEEKDAYS[value.weekday()]
+
+
+def ngay_thu(value: date | datetime | None, tz: ZoneInfo = TZ) -> str:
+    """Thứ Năm 26/11/2026."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(tz).date()
+    return f"{thu(value)} {ngay(value)}"
+
+
+def environment(tz: ZoneInfo = TZ) -> Environment:
+    """The pages' Jinja2 environment: autoescape ON, undefined names are errors."""
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        so=so,
+        ngay=lambda v: ngay(v, tz),
+        ngay_gio=lambda v: ngay_gio(v, tz),
+        gio=lambda v: gio(v, tz),
+        ngay_thu=lambda v: ngay_thu(v, tz),
+        thu=thu,
+        thu_ngan=thu_ngan,
+        phan_tram=phan_tram,
+        level_label=level_label,
+        platform_label=platform_label,
+        kind_label=kind_label,
+    )
+    return env
+
+
+def script_hash(script: str) -> str:
+    """The CSP source that allows exactly this inline script (and nothing injected)."""
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+# --- writing a site ---------------------------------------------------------------------------
+
+
+def atomic_write_text(path: Path, text: str, encoding: str = "utf-8") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@cache
+def _font_files() -> dict[str, Path]:
+    """Be Vietnam Pro from its PyPI package (the banners use the same font)."""
+    try:
+        import fontpkg_be_vietnam_pro
+    except ImportError:
+        return {}
+    root = Path(fontpkg_be_vietnam_pro.ROOT)
+    out = {w: root / "files" / f"BeVietnamPro-{name}.ttf" for w, name in FONT_WEIGHTS.items()}
+    out = {w: p for w, p in out.items() if p.is_file()}
+    if out and (root / "LICENSE").is_file():
+        out["LICENSE"] = root / "LICENSE"
+    return out
+
+
+def copy_static(out: Path) -> None:
+    """CSS (screen and print) and the font into ``out/static/``: the page needs no network."""
+    target = out / "static"
+    target.mkdir(parents=True, exist_ok=True)
+    for src in STATIC.iterdir():
+        if src.is_file() and not src.name.startswith(".") and src.suffix != ".js":  # scripts are inlined
+            shutil.copyfile(src, target / src.name)
+    fonts = _font_files()
+    font_css = []
+    if fonts:
+        (target / "fonts").mkdir(exist_ok=True)
+        for weight, src in fonts.items():
+            if weight == "LICENSE":
+                shutil.copyfile(src, target / "fonts" / "OFL.txt")
+                continue
+            if not (target / "fonts" / src.name).exists():
+                shutil.copyfile(src, target / "fonts" / src.name)
+            font_css.append(
+                "@font-face{font-family:'Be Vietnam Pro';font-style:normal;font-display:swap;"
+                f"font-weight:{weight};src:url('fonts/{src.name}') format('truetype');}}"
+            )
+    atomic_write_text(target / "fonts.css", "\n".join(font_css) + "\n")
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """UTF-8 with a BOM, so that Excel on Vietnamese Windows reads the accents right."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    atomic_write_text(path, "\ufeff" + buf.getvalue())

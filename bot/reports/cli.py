@@ -1,0 +1,105 @@
+"""`campaign-bot preview` and `campaign-bot report` (registered by bot.cli through ``commands``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.vn import TZ, ngay, ngay_gio, so
+
+
+def _out_dir(obj: Any, out: str | None, default: str) -> Path:
+    return Path(out).expanduser().resolve() if out else obj.workspace / default
+
+
+def _preview_store(obj: Any) -> Any:
+    """The campaign's store; a throwaway in-memory one when it has never been created, so that the
+    preview creates nothing (not even an empty database)."""
+    from bot.store import open_store
+
+    url = os.environ.get("CAMPAIGN_DB_URL") or obj.env.get("CAMPAIGN_DB_URL")
+    if not url:
+        db = obj.workspace / ".campaign" / "campaign.db"
+        url = f"sqlite:///{db}" if db.exists() else "sqlite://"
+    return open_store(url)
+
+
+def parse_day(value: str | None, what: str) -> date | None:
+    if not value:
+        return None
+    for parse in (date.fromisoformat, lambda v: datetime.strptime(v, "%d/%m/%Y").date()):
+        try:
+            return parse(value.strip())
+        except ValueError:
+            continue
+    raise click.BadParameter(f"'{value}' không phải ngày; ghi như 24/11/2026 hoặc 2026-11-24", param_hint=what)
+
+
+@click.command()
+@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 366), help="Số ngày xem trước.")
+@click.option("--out", "out", type=click.Path(file_okay=False), help="Thư mục ghi trang (mặc định: preview/ trong thư mục chiến dịch).")
+@click.option("--from", "from_text", metavar="ISO-TIME", help="Bắt đầu từ thời điểm này, ví dụ 2026-11-30T07:00 (mặc định: bây giờ).")
+@click.pass_obj
+def preview(obj: Any, days: int, out: str | None, from_text: str | None) -> None:
+    """Xem trước N ngày tới: lịch đăng theo đơn vị và nền tảng, từng bài như sẽ đăng, khung giờ bỏ trống
+    và lý do, các lỗi của thư mục. Không đăng gì, không thay đổi dữ liệu."""
+    from bot.cli import parse_now, report_problems
+    from bot.load import LoadError, load_campaign
+    from bot.reports.preview import build_preview, write_preview, write_problems
+
+    target = _out_dir(obj, out, "preview")
+    try:
+        campaign = load_campaign(obj.workspace)
+    except LoadError as exc:
+        page = write_problems(exc.problems, obj.workspace, target)
+        report_problems(exc)
+        click.echo(f"Trang liệt kê các lỗi: {page}", err=True)
+        sys.exit(1)
+    start = parse_now(from_text, campaign)
+    store = _preview_store(obj)
+    try:
+        result = build_preview(campaign, store, obj.env, start, days)
+    finally:
+        store.close()
+    page = write_preview(result, target)
+    held = sum(1 for c in result.cards if c.status == "held")
+    click.echo(
+        f"Xem trước {so(days)} ngày từ {ngay_gio(result.start, campaign.tz)}: {so(result.to_post)} bài sẽ đăng, "
+        f"{so(len(result.empties))} lượt bỏ trống" + (f", {so(held)} bài chờ kênh bị tạm giữ" if held else "") + "."
+    )
+    click.echo("Không đăng gì, dữ liệu không thay đổi.")
+    click.echo(f"Mở trang: {page}")
+
+
+@click.command()
+@click.option("--from", "from_text", metavar="NGÀY", help="Từ ngày (24/11/2026 hoặc 2026-11-24; mặc định: ngày bắt đầu chiến dịch).")
+@click.option("--to", "to_text", metavar="NGÀY", help="Đến hết ngày (mặc định: hôm nay, hoặc ngày của hoạt động cuối cùng nếu muộn hơn).")
+@click.option("--out", "out", type=click.Path(file_okay=False), help="Thư mục ghi báo cáo (mặc định: report/ trong thư mục chiến dịch).")
+@click.pass_obj
+def report(obj: Any, from_text: str | None, to_text: str | None, out: str | None) -> None:
+    """Báo cáo chiến dịch (HTML và CSV): bài đã đăng, chờ, tạm giữ, lỗi theo cấp và đơn vị; tương tác;
+    tiến độ chỉ số so với chỉ tiêu; đơn vị chậm và đơn vị im lặng; các cột mốc đã đạt."""
+    from bot.reports.report import build_report, write_report
+
+    campaign = obj.campaign
+    first = parse_day(from_text, "--from")
+    last = parse_day(to_text, "--to")
+    if first and last and last < first:
+        raise click.BadParameter(f"ngày kết thúc {ngay(last)} trước ngày bắt đầu {ngay(first)}", param_hint="--to")
+    data = build_report(campaign, obj.store, first, last, datetime.now(UTC))
+    page = write_report(data, _out_dir(obj, out, "report"))
+    t = data.totals
+    click.echo(
+        f"Báo cáo {ngay(data.first, TZ)} – {ngay(data.last, TZ)}: đã đăng {so(t['sent'])}, chờ {so(t['waiting'])}, "
+        f"tạm giữ {so(t['held'])}, lỗi {so(t['failed'])}; {so(len(data.firings))} cột mốc."
+    )
+    click.echo(f"Mở trang: {page}")
+    click.echo(f"Các tệp CSV trong: {page.parent}")
+
+
+commands = [preview, report]

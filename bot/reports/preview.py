@@ -1,0 +1,592 @@
+"""`campaign-bot preview`: what the next days will post, as a static site, changing nothing.
+
+One session: sync the campaign into it, plan at every moment the ticks would run (the same
+moments as the demo: every slot and every end of quiet hours), note the deliveries created and
+the slots left empty, read what the pages need, then ROLL BACK. The store is untouched; only
+banners are rendered into their cache (``.campaign/banners``), as the worker would.
+
+What a card shows is what the worker will post: the text from :func:`bot.posts.compose_text`,
+the images from :func:`bot.posts.images_for` (copied beside the page).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from bot.load import Campaign, Problem
+from bot.metrics import metric_names, subtree_values
+from bot.pipeline import demo_moments
+from bot.plan import Tree, in_quiet_hours, plan, quiet_end
+from bot.posts import compose_text, images_for
+from bot.reports import (
+    STATIC,
+    atomic_write_text,
+    copy_static,
+    environment,
+    gio,
+    kind_label,
+    level_label,
+    platform_label,
+    script_hash,
+)
+from bot.store.db import Store
+from bot.store.models import ChannelState, ContentItem, Delivery, DeliveryState, Meta
+from bot.store.sync import sync_session
+from bot.vn import ngay, ngay_gio, so
+
+URL_OR_TAG = re.compile(r"(https?://[^\s<>\"']+)|(#[\w]+)", re.UNICODE)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def segments(text: str) -> list[tuple[str, str]]:
+    """The post's text split into ("text" | "url" | "tag", piece): links and hashtags are marked
+    up by the template, everything else is plain escaped text."""
+    out: list[tuple[str, str]] = []
+    pos = 0
+    for m in URL_OR_TAG.finditer(text):
+        value = m.group(0)
+        kind = "url" if m.group(1) else "tag"
+        if kind == "url":
+            while value and value[-1] in ".,;:!?)]}»”":
+                if value[-1] == ")" and value.count("(") >= value.count(")"):
+                    break  # https://vi.wikipedia.org/wiki/A_(b): the parenthesis belongs to the link
+                value = value[:-1]
+        elif m.start() > 0 and (text[m.start() - 1].isalnum() or text[m.start() - 1] == "&"):
+            continue  # "C#" or an entity, not a hashtag
+        if m.start() > pos:
+            out.append(("text", text[pos : m.start()]))
+        out.append((kind, value))
+        pos = m.start() + len(value)
+    if pos < len(text):
+        out.append(("text", text[pos:]))
+    return out
+
+
+@dataclass
+class Check:
+    level: str  # ok | info | warn | error
+    text: str
+    fix: str | None = None
+    items: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Card:
+    """One planned delivery, as it will appear."""
+
+    index: int
+    content_id: str
+    channel_id: str
+    unit_id: str
+    unit_name: str
+    platform: str
+    kind: str
+    title: str
+    schedule_id: str | None
+    slot_at: datetime | None
+    due_at: datetime
+    expected_at: datetime
+    text: str
+    link: str | None
+    sources: list[Path] = field(default_factory=list)  # images as posted, in order
+    photo_count: int = 0
+    images: list[str] = field(default_factory=list)  # hrefs beside the page (set when written)
+    notes: list[str] = field(default_factory=list)
+    status: str = "planned"  # planned | existing | held | skip
+    mode: str = "outbox"  # outbox | facebook | zalo: where it will really go
+    problem: str | None = None
+
+    @property
+    def anchor(self) -> str:
+        return f"bai-{self.index}"
+
+    @property
+    def kind_label(self) -> str:
+        return kind_label(self.kind)
+
+    @property
+    def segments(self) -> list[tuple[str, str]]:
+        return segments(self.text)
+
+    @property
+    def will_post(self) -> bool:
+        return self.status in ("planned", "existing")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "content_id": self.content_id,
+            "channel_id": self.channel_id,
+            "unit": self.unit_id,
+            "platform": self.platform,
+            "kind": self.kind,
+            "title": self.title,
+            "schedule_id": self.schedule_id,
+            "slot_at": self.slot_at.isoformat() if self.slot_at else None,
+            "due_at": self.due_at.isoformat(),
+            "expected_at": self.expected_at.isoformat(),
+            "status": self.status,
+            "mode": self.mode,
+            "images": self.images,
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class Empty:
+    schedule_id: str
+    slot_at: datetime
+    channel_id: str
+    unit_id: str
+    unit_name: str
+    platform: str
+    reason: str
+
+
+@dataclass
+class GridRow:
+    channel_id: str
+    unit_id: str
+    unit_name: str
+    level: str
+    platform: str
+    mode: str
+    held: bool
+    cells: list[list[dict[str, Any]]]
+    posts: int = 0
+    empties: int = 0
+
+
+@dataclass
+class SlotGroup:
+    at: datetime
+    schedule_id: str | None
+    cards: list[Card]
+    empties: dict[str, list[Empty]]  # reason -> slots
+
+    @property
+    def label(self) -> str:
+        if self.schedule_id:
+            return f"lịch {self.schedule_id}"
+        if self.cards and all(c.kind == "milestone" for c in self.cards):
+            return "tin cột mốc: đăng ngay khi đạt mốc"
+        return "bài đã lên lịch từ trước"
+
+
+@dataclass
+class Day:
+    day: date
+    groups: list[SlotGroup]
+
+    @property
+    def count(self) -> int:
+        return sum(len(g.cards) for g in self.groups)
+
+
+@dataclass
+class Preview:
+    campaign: Campaign
+    start: datetime
+    end: datetime
+    days: int
+    generated_at: datetime
+    cards: list[Card]
+    empties: list[Empty]
+    checks: list[Check]
+    grid: list[GridRow] = field(default_factory=list)
+    dates: list[date] = field(default_factory=list)
+    calendar: list[Day] = field(default_factory=list)
+    store_url: str = ""
+
+    @property
+    def to_post(self) -> int:
+        return sum(1 for c in self.cards if c.will_post)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign.config.id,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "days": self.days,
+            "posts": [c.as_dict() for c in self.cards],
+            "empty": [
+                {"schedule_id": e.schedule_id, "slot_at": e.slot_at.isoformat(), "channel_id": e.channel_id,
+                 "reason": e.reason}
+                for e in self.empties
+            ],
+        }
+
+
+def _channels(campaign: Campaign) -> list[tuple[str, Any, Any]]:
+    return [(f"{u.id}/{ch.platform}", u, ch) for u in campaign.units for ch in u.channels]
+
+
+def _snapshot(row: ContentItem) -> ContentItem:
+    return ContentItem(**row.model_dump())
+
+
+def build_preview(
+    campaign: Campaign, store: Store, env: dict[str, str], start: datetime, days: int
+) -> Preview:
+    """Plan ``days`` from ``start`` inside a transaction that is rolled back; see the module."""
+    tz = campaign.tz
+    start = start.astimezone(UTC)
+    end = start + timedelta(days=days)
+    moments = demo_moments(campaign, start, days)
+    channel_info = {cid: (u, ch) for cid, u, ch in _channels(campaign)}
+    planned: list[tuple[dict[str, Any], bool]] = []  # (delivery fields, existed before)
+    milestones_note: str | None = None
+    empties_raw = []
+    contents: dict[str, ContentItem] = {}
+    announced: list[str] = []
+    with Session(store.engine, expire_on_commit=False) as s:
+        try:
+            sync_session(s, campaign, actor="preview")
+            s.flush()
+            states = {st.channel_id: ChannelState(**st.model_dump()) for st in s.exec(select(ChannelState)).all()}
+            last_id = s.exec(select(func.max(Delivery.id))).one() or 0  # new rows get larger ids
+            for d in s.exec(
+                select(Delivery).where(col(Delivery.state).in_(DeliveryState.OPEN), col(Delivery.due_at) <= end)
+            ).all():
+                planned.append((d.model_dump(), True))
+            tree = Tree(campaign)
+            for moment in moments:  # what each tick does, in its order: milestones, then the plan
+                news = simulate_milestones(s, campaign, tree, moment)
+                if news is None:
+                    milestones_note = "Không xem trước được tin cột mốc (chưa có mô-đun cột mốc)."
+                else:
+                    announced.extend(news)
+                result = plan(s, campaign, moment, tree)
+                empties_raw.extend(result.empty)
+                s.flush()
+                for d in s.exec(select(Delivery).where(col(Delivery.id) > last_id).order_by(col(Delivery.id))).all():
+                    last_id = max(last_id, d.id or 0)
+                    planned.append((d.model_dump(), False))
+            metrics = {name: subtree_values(s, campaign, name) for name in metric_names(campaign)}
+            for fields, _ in planned:
+                cid = fields["content_id"]
+                if cid not in contents:
+                    row = s.get(ContentItem, cid)
+                    if row is not None:
+                        contents[cid] = _snapshot(row)
+        finally:
+            s.rollback()
+
+    checks = campaign_checks(campaign, env, states)
+    if announced:
+        checks.append(Check("info", f"Số liệu trong thư mục dữ liệu sẽ được nhập và {so(len(announced))} cột mốc được "
+                            "thông báo (tin cột mốc có trong lịch dưới đây).", None, announced))
+    if milestones_note:
+        checks.append(Check("warn", milestones_note))
+    if campaign.milestones.metric_source.url:
+        checks.append(Check("info", "Số liệu từ địa chỉ URL không được đọc khi xem trước: tin cột mốc do số liệu mới "
+                            "từ URL chưa có trong lịch này."))
+    cards: list[Card] = []
+    rendered: dict[str, tuple[list[Path], str | None]] = {}
+    quiet = campaign.settings.quiet_hours
+    for fields, existed in planned:
+        content = contents.get(fields["content_id"])
+        unit = campaign.unit_by_id.get(fields["unit_id"])
+        due = utc(fields["due_at"]) or start
+        slot = utc(fields.get("slot_at"))
+        next_attempt = utc(fields.get("next_attempt_at"))
+        expected = max(due, next_attempt or due, start)
+        notes: list[str] = []
+        status = "existing" if existed else "planned"
+        st = states.get(fields["channel_id"])
+        if st is not None and st.paused_until is not None and utc(st.paused_until) > expected:  # type: ignore[operator]
+            expected = utc(st.paused_until)  # type: ignore[assignment]
+            notes.append(f"Kênh tạm dừng đến {ngay_gio(expected, tz)}: {st.pause_reason or 'giới hạn của nền tảng'}.")
+        expected = quiet_end(campaign, expected)
+        if slot is not None and due > slot and in_quiet_hours(campaign, slot):
+            notes.append(f"Khung {gio(slot, tz)} rơi vào giờ yên lặng ({quiet}): bài chờ đến {ngay_gio(due, tz)}.")
+        if existed:
+            state = fields["state"]
+            if state == DeliveryState.RETRY:
+                notes.append(f"Đã lên lịch từ trước, đang chờ thử lại: {fields.get('reason') or 'lỗi tạm thời'}.")
+            elif state == DeliveryState.SENDING:
+                notes.append("Đang gửi hoặc chờ đối soát với nền tảng (không gửi trùng).")
+            else:
+                notes.append("Đã lên lịch từ trước, chưa đăng.")
+        if st is not None and st.status == "held":
+            status = "held"
+            notes.append(f"Kênh đang bị tạm giữ: {st.reason or 'cần người xử lý'} — bài chờ đến khi kênh được mở lại."
+                         + (f" Cách sửa: {st.fix}" if st.fix else ""))
+        if content is None:
+            status = "skip"
+            notes.append("Không tìm thấy bài trong dữ liệu: sẽ không đăng.")
+        elif not content.approved:
+            status = "skip"
+            notes.append("Bài không còn được duyệt: sẽ không đăng.")
+        elif content.expires is not None and utc(content.expires) <= expected:  # type: ignore[operator]
+            status = "skip"
+            notes.append(f"Bài hết hạn ({ngay(utc(content.expires), tz)}) trước giờ đăng: sẽ bị bỏ qua.")
+        token_env = channel_info[fields["channel_id"]][1].token_env if fields["channel_id"] in channel_info else None
+        mode = fields["platform"] if token_env and env.get(token_env) else "outbox"
+        card = Card(
+            index=0,
+            content_id=fields["content_id"],
+            channel_id=fields["channel_id"],
+            unit_id=fields["unit_id"],
+            unit_name=(unit.short_name or unit.name) if unit else fields["unit_id"],
+            platform=fields["platform"],
+            kind=content.kind if content else "",
+            title=content.title if content else fields["content_id"],
+            schedule_id=fields.get("schedule_id"),
+            slot_at=slot,
+            due_at=due,
+            expected_at=expected,
+            text=compose_text(content, campaign) if content else "",
+            link=content.link if content else None,
+            notes=notes,
+            status=status,
+            mode=mode,
+        )
+        if content is not None:
+            if content.id not in rendered:
+                try:
+                    paths = images_for(content, campaign, metrics)
+                    rendered[content.id] = (paths, None)
+                except Exception as exc:  # noqa: BLE001 - the page shows it; the worker would retry
+                    rendered[content.id] = ([], f"Không vẽ được banner: {type(exc).__name__}: {exc}")
+            card.sources, card.problem = rendered[content.id]
+            card.photo_count = len(content.images or ([content.image] if content.image else []))
+        cards.append(card)
+
+    order = {u.id: i for i, u in enumerate(campaign.units)}
+    cards.sort(key=lambda c: (c.expected_at, order.get(c.unit_id, 0), c.platform, c.content_id))
+    for i, c in enumerate(cards, start=1):
+        c.index = i
+    empties = []
+    for e in empties_raw:
+        u = campaign.unit_by_id.get(e.channel_id.split("/")[0])
+        empties.append(
+            Empty(e.schedule_id, utc(e.slot_at), e.channel_id, u.id if u else "", (u.short_name or u.name) if u else "",  # type: ignore[arg-type]
+                  e.channel_id.split("/")[-1], e.reason)
+        )
+    empties.sort(key=lambda e: (e.slot_at, order.get(e.unit_id, 0), e.platform))
+    failed_banners = sorted({c.problem for c in cards if c.problem})
+    if failed_banners:
+        checks.append(Check("error", "Có banner không vẽ được: các bài này sẽ chờ thử lại khi đăng.", None, failed_banners))
+    planned_ids = {c.content_id for c in cards}
+    unused = [s for s in campaign.stories if s.front.approved and s.id not in planned_ids]
+    if unused:
+        checks.append(Check("info", f"{so(len(unused))} bài đã duyệt không được lên lịch trong {so(days)} ngày tới "
+                            "(đã đăng hết, chưa đến ngày, hết hạn, hoặc không có lịch cho loại bài/đơn vị đó).",
+                            None, [f"{s.front.title} ({s.source})" for s in unused]))
+
+    preview = Preview(campaign, start, end, days, datetime.now(UTC), cards, empties, checks,
+                      store_url=store.display_url())
+    _layout(preview, env, states)
+    return preview
+
+
+def simulate_milestones(s: Session, campaign: Campaign, tree: Tree, now: datetime) -> list[str] | None:
+    """What a tick's milestone step does at ``now``, inside the caller's session: import the metric
+    files whose content changed, announce the newly crossed thresholds. The URL source is not read
+    (a preview makes no network calls). None when the milestone module is not there."""
+    try:
+        from bot.milestones import META_FILE, csv_files, find_crossings, write_crossing
+    except ImportError:
+        return None
+    from bot.metrics import file_label, import_csv
+
+    if not campaign.milestones.milestones:
+        return []
+    for path in csv_files(campaign):
+        label = file_label(path, campaign.workspace)
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            continue
+        meta = s.get(Meta, META_FILE + label)
+        if meta is not None and meta.value == digest:
+            continue
+        import_csv(s, campaign, path, label)
+        meta = meta or Meta(key=META_FILE + label, value=digest)
+        meta.value = digest
+        s.add(meta)
+    s.flush()
+    out = []
+    for crossing in find_crossings(s, campaign, tree, now):
+        made = write_crossing(s, campaign, tree, crossing, now)  # no SAVEPOINT: on SQLite it could commit
+        if made is not None:
+            out.append(f"{ngay_gio(now, campaign.tz)}: {made.description}")
+    return out
+
+
+def campaign_checks(campaign: Campaign, env: dict[str, str], states: dict[str, ChannelState]) -> list[Check]:
+    """What `campaign-bot check` says, plus what the staff should know before the posts go."""
+    c = campaign
+    approved = sum(1 for s in c.stories if s.front.approved)
+    channels = _channels(c)
+    checks = [
+        Check("ok", "Thư mục chiến dịch hợp lệ.", None, [
+            f"Chiến dịch: {c.config.name} ({ngay(c.config.start)} – {ngay(c.config.end)})",
+            f"Đơn vị: {so(len(c.units))} · kênh: {so(len(channels))} · lịch đăng: {so(len(c.schedules))}",
+            f"Bài viết: {so(len(c.stories))} ({so(approved)} đã duyệt) · mẫu banner: {so(len(c.banners))}",
+            f"Quy tắc cột mốc: {so(len(c.milestones.milestones))}",
+        ])
+    ]
+    missing = [(cid, u, ch) for cid, u, ch in channels if not (ch.token_env and env.get(ch.token_env))]
+    if missing:
+        checks.append(Check(
+            "info",
+            f"{so(len(missing))} kênh chưa có token → bài được ghi vào outbox/ (xem trước), không đăng thật.",
+            "đặt token trong tệp .env với tên biến ghi ở token_env (config/units.yaml)",
+            [f"{u.short_name or u.name} · {platform_label(ch.platform)} ({ch.token_env or 'không có token_env'})"
+             for _, u, ch in missing],
+        ))
+    held = [st for cid, st in sorted(states.items()) if st.status == "held" and not cid.startswith("app:")]
+    if held:
+        checks.append(Check(
+            "warn", f"{so(len(held))} kênh đang bị tạm giữ: bài của các kênh này chờ đến khi được mở lại.",
+            "sửa theo hướng dẫn rồi chạy `campaign-bot channels --release KÊNH`",
+            [f"{st.channel_id}: {st.reason or ''}" + (f" → {st.fix}" if st.fix else "") for st in held],
+        ))
+    drafts = [s for s in c.stories if not s.front.approved]
+    if drafts:
+        checks.append(Check(
+            "info", f"{so(len(drafts))} bài chưa duyệt: sẽ không được đăng.",
+            "khi bài đã được duyệt, ghi approved: true, approved_by và approved_at",
+            [f"{s.front.title} ({s.source})" for s in drafts],
+        ))
+    return checks
+
+
+def _layout(p: Preview, env: dict[str, str], states: dict[str, ChannelState]) -> None:
+    """The calendar grid (channels × days) and the day-by-day list."""
+    tz = p.campaign.tz
+    first = p.start.astimezone(tz).date()
+    last = (p.end - timedelta(microseconds=1)).astimezone(tz).date()
+    for c in p.cards:
+        last = max(last, c.expected_at.astimezone(tz).date())
+    first = min([first] + [c.expected_at.astimezone(tz).date() for c in p.cards])
+    p.dates = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    col_of = {d: i for i, d in enumerate(p.dates)}
+
+    rows: dict[str, GridRow] = {}
+    for cid, u, ch in _channels(p.campaign):
+        st = states.get(cid)
+        rows[cid] = GridRow(
+            channel_id=cid, unit_id=u.id, unit_name=u.short_name or u.name, level=u.level, platform=ch.platform,
+            mode=ch.platform if ch.token_env and env.get(ch.token_env) else "outbox",
+            held=bool(st and st.status == "held"), cells=[[] for _ in p.dates],
+        )
+    for c in p.cards:
+        row = rows.get(c.channel_id)
+        if row is None:  # a channel removed from the config that still has open deliveries
+            continue
+        row.cells[col_of[c.expected_at.astimezone(tz).date()]].append(
+            {"type": "post", "at": c.expected_at, "href": "#" + c.anchor, "kind": c.kind, "status": c.status,
+             "title": f"{c.kind_label}: {c.title}"}
+        )
+        row.posts += c.will_post
+    for e in p.empties:
+        row = rows.get(e.channel_id)
+        if row is None:
+            continue
+        row.cells[col_of[e.slot_at.astimezone(tz).date()]].append(
+            {"type": "empty", "at": e.slot_at, "title": f"Bỏ trống ({e.schedule_id}): {e.reason}"}
+        )
+        row.empties += 1
+    for row in rows.values():
+        for cell in row.cells:
+            cell.sort(key=lambda x: x["at"])
+    p.grid = list(rows.values())
+
+    groups: dict[tuple[date, datetime, str | None], SlotGroup] = {}
+    for c in p.cards:
+        key = (c.expected_at.astimezone(tz).date(), c.expected_at, c.schedule_id)
+        groups.setdefault(key, SlotGroup(c.expected_at, c.schedule_id, [], defaultdict(list))).cards.append(c)
+    for e in p.empties:
+        key = (e.slot_at.astimezone(tz).date(), e.slot_at, e.schedule_id)
+        groups.setdefault(key, SlotGroup(e.slot_at, e.schedule_id, [], defaultdict(list))).empties[e.reason].append(e)
+    by_day: dict[date, list[SlotGroup]] = defaultdict(list)
+    for (d, _, _), g in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][2] or "")):
+        g.empties = dict(g.empties)
+        by_day[d].append(g)
+    p.calendar = [Day(d, by_day.get(d, [])) for d in p.dates]
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+PREVIEW_SCRIPT = "preview.js"
+
+
+def _copy_images(cards: list[Card], out: Path) -> None:
+    folder = out / "anh"
+    if folder.is_dir():
+        for old in folder.iterdir():
+            if old.is_file():
+                old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    copied: dict[Path, str] = {}
+    for c in cards:
+        c.images = []
+        for src in c.sources:
+            if src not in copied:
+                digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+                name = f"{digest}{src.suffix.lower()}"
+                if not (folder / name).exists():
+                    shutil.copyfile(src, folder / name)
+                copied[src] = f"anh/{name}"
+            c.images.append(copied[src])
+
+
+def write_preview(p: Preview, out: Path) -> Path:
+    """Write ``index.html`` (and ``data.json``, ``anh/``, ``static/``) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    copy_static(out)
+    _copy_images(p.cards, out)
+    script = (STATIC / PREVIEW_SCRIPT).read_text(encoding="utf-8")
+    tz = p.campaign.tz
+    units = [(u.id, u.short_name or u.name) for u in p.campaign.units if u.channels]
+    reasons = Counter(e.reason for e in p.empties)
+    html = environment(tz).get_template("preview.html").render(
+        p=p,
+        c=p.campaign.config,
+        units=units,
+        levels={u.id: level_label(u.level) for u in p.campaign.units},
+        reasons=reasons.most_common(),
+        delayed=sum(1 for c in p.cards if any("giờ yên lặng" in n for n in c.notes)),
+        script=Markup(script),
+        csp_script=script_hash(script),
+        quiet=p.campaign.settings.quiet_hours,
+        cap=p.campaign.settings.daily_cap,
+    )
+    atomic_write_text(out / "index.html", html)
+    atomic_write_text(out / "data.json", json.dumps(p.summary(), ensure_ascii=False, indent=2))
+    return out / "index.html"
+
+
+def write_problems(problems: list[Problem], workspace: Path, out: Path) -> Path:
+    """The folder does not load: the preview page lists the problems instead."""
+    out.mkdir(parents=True, exist_ok=True)
+    copy_static(out)
+    html = environment().get_template("problems.html").render(
+        problems=problems, workspace=str(workspace), generated_at=datetime.now(UTC)
+    )
+    atomic_write_text(out / "index.html", html)
+    atomic_write_text(
+        out / "data.json",
+        json.dumps({"problems": [str(pr) for pr in problems], "posts": []}, ensure_ascii=False, indent=2),
+    )
+    return out / "index.html"

@@ -1,0 +1,236 @@
+"""The preview and the report in headless Chromium (Debian's `chromium`, driven by playwright).
+
+Skipped, with the reason, where /usr/bin/chromium or playwright is missing, unless
+CAMPAIGN_REQUIRE_BROWSER=1 (CI), where that is a failure. Never downloads a browser. The pages
+are served by a local http.server on 127.0.0.1 (a 404 counts as a failed request) and must load
+without console errors or failed requests; screenshots are saved under the test's tmp_path.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import write
+from tests.test_reports import START, XSS_STORY, XSS_TITLE, played_workspace, run
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path(os.environ.get("CAMPAIGN_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _missing() -> str | None:
+    if not CHROMIUM.is_file():
+        return f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium); .ci/run does"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install -e '.[test]')"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    reason = _missing()
+    if reason:
+        if os.environ.get("CAMPAIGN_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"CAMPAIGN_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    """serve(folder) -> the base URL of a local HTTP server for that folder."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(folder: Path) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Visit:
+    page: Any
+    problems: list[str] = field(default_factory=list)
+
+
+def visit(browser: Any, url: str, width: int = 1400) -> Visit:
+    page = browser.new_page(viewport={"width": width, "height": 1000}, locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
+    v = Visit(page)
+    page.on("console", lambda m: v.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: v.problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: v.problems.append(f"request failed: {r.url} {r.failure}"))
+    page.on("response", lambda r: v.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+    page.goto(url, wait_until="networkidle")
+    page.evaluate("document.fonts.ready")
+    return v
+
+
+def boxes(page: Any, selector: str) -> list[dict[str, float]]:
+    return [b for b in (el.bounding_box() for el in page.query_selector_all(selector)) if b is not None]
+
+
+def test_preview_in_chromium(browser: Any, serve: Any, sample: Path, tmp_path: Path) -> None:
+    write(sample, "content/sang-kien/thu-xss.md", XSS_STORY)
+    out = tmp_path / "preview"
+    run(sample, "preview", "--from", START, "--days", "7", "--out", str(out))
+    data = json.loads((out / "data.json").read_text(encoding="utf-8"))
+    planned = data["posts"]
+    assert planned
+
+    v = visit(browser, serve(out) + "index.html")
+    page = v.page
+    page.screenshot(path=str(tmp_path / "preview.png"))
+    page.screenshot(path=str(tmp_path / "preview-full.png"), full_page=True)
+    assert v.problems == []
+
+    # the calendar shows the planned posts: one card per delivery, each in the grid too
+    assert page.locator("article.post-card").count() == len(planned)
+    assert page.locator("table.grid a.chip").count() == len(planned)
+    cards = {(el.get_attribute("data-content"), el.get_attribute("data-channel"), el.get_attribute("data-due"))
+             for el in page.query_selector_all("article.post-card")}
+    assert cards == {(p["content_id"], p["channel_id"], p["due_at"]) for p in planned}
+    assert page.locator("table.grid span.chip.empty").count() == len(data["empty"])
+    # every image (banner or photo) loaded and is drawn
+    images = page.query_selector_all("img.post-image")
+    assert images
+    assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    first = images[0]
+    first.scroll_into_view_if_needed()
+    box = first.bounding_box()
+    assert box and box["width"] > 100 and box["height"] > 50
+    # the font is the local Be Vietnam Pro
+    assert page.evaluate("document.fonts.check('16px \"Be Vietnam Pro\"')")
+
+    # escaped content shows as text and never runs
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    text = page.inner_text("main")
+    assert "<SCRIPT>WINDOW.__PWNED=1</SCRIPT>" in text
+    assert '<img src=x onerror="window.__pwned=2">' in text
+    xss_card = page.locator('article.post-card[data-content="sang-kien/thu-xss"]').first
+    assert xss_card.locator("img.post-image").get_attribute("alt") == "Banner: " + XSS_TITLE
+    xss_card.screenshot(path=str(tmp_path / "preview-xss-card.png"))
+
+    # the filter (inline script allowed by its hash) shows one unit's posts only
+    assert page.locator("#bo-loc").is_visible()
+    page.select_option("#loc-don-vi", "ldld-bac-ai")
+    visible = page.locator("article.post-card:visible").count()
+    assert visible == sum(1 for p in planned if p["unit"] == "ldld-bac-ai") > 0
+    assert page.inner_text("#loc-dem") == str(visible)
+    page.select_option("#loc-don-vi", "")
+    page.select_option("#loc-nen-tang", "zalo")
+    assert page.locator("article.post-card:visible").count() == sum(1 for p in planned if p["platform"] == "zalo")
+    page.select_option("#loc-nen-tang", "")
+
+    # printing: no filters or navigation, the cards are there
+    page.emulate_media(media="print")
+    assert not page.locator("#bo-loc").is_visible()
+    assert not page.locator("nav.toc").is_visible()
+    page.pdf(path=str(tmp_path / "preview.pdf"), format="A4")
+    assert (tmp_path / "preview.pdf").stat().st_size > 10_000
+    assert v.problems == []
+    page.close()
+
+
+def test_report_in_chromium(browser: Any, serve: Any, sample: Path, tmp_path: Path) -> None:
+    facts = played_workspace(sample, days=7)
+    out = tmp_path / "report"
+    run(sample, "report", "--from", "2026-11-01", "--to", "2026-11-30", "--out", str(out))
+
+    v = visit(browser, serve(out) + "index.html")
+    page = v.page
+    page.screenshot(path=str(tmp_path / "report.png"))
+    page.screenshot(path=str(tmp_path / "report-full.png"), full_page=True)
+    page.locator("#tien-do").screenshot(path=str(tmp_path / "report-charts.png"))
+    assert v.problems == []
+
+    # the charts are drawn: a line per chart, a bar per unit with a target, all with real boxes
+    series = boxes(page, "svg path.series")
+    assert len(series) >= 8 and all(b["width"] > 50 and b["height"] >= 0 for b in series)
+    assert any(b["height"] > 2 for b in series), "the metric rises somewhere"
+    assert all(b["width"] > 0 and b["height"] > 0 for b in boxes(page, "svg .plot-bg"))
+    bars = boxes(page, "svg rect.bar-fill")
+    c = facts["campaign"]
+    with_target = [u for u in c.units if u.target]  # type: ignore[attr-defined]
+    assert len(bars) == len(with_target) and all(b["width"] > 0 and b["height"] > 5 for b in bars)
+    targets = boxes(page, "svg line.target")
+    assert targets and all(b["width"] > 50 for b in targets)
+
+    # every unit, the milestones, the reasons; content escaped and inert
+    text = page.inner_text("main")
+    for u in c.units:  # type: ignore[attr-defined]
+        assert page.locator(f"#dv-{u.id}").is_visible()
+    assert page.locator("tr.firing").count() == len(facts["firings"])  # type: ignore[arg-type]
+    assert "Token của Trang đã hết hạn (mã lỗi 190)" in text
+    assert "<script>window.__pwned=1</script> Sáng kiến thử" in text
+    assert '<img src=x onerror="window.__pwned=3">' in text
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.evaluate("document.scripts.length") == 0
+
+    # the CSV files the page links to are served
+    for link in page.query_selector_all("#tep a"):
+        href = link.get_attribute("href")
+        assert href and href.endswith(".csv") and (out / href).is_file()
+
+    page.emulate_media(media="print")
+    assert not page.locator("nav.toc").is_visible()
+    assert page.locator("svg path.series").first.is_visible()
+    page.pdf(path=str(tmp_path / "report.pdf"), format="A4")
+    assert (tmp_path / "report.pdf").stat().st_size > 10_000
+    assert v.problems == []
+    page.close()
+
+
+def test_problems_page_in_chromium(browser: Any, serve: Any, mini: Path, tmp_path: Path) -> None:
+    (mini / "schedules/lich.yaml").write_text(
+        (mini / "schedules/lich.yaml").read_text(encoding="utf-8").replace('cron: "0 8 * * *"', 'cron: "0 8 * *"'),
+        encoding="utf-8",
+    )
+    out = tmp_path / "preview"
+    run(mini, "preview", "--out", str(out), code=1)
+    v = visit(browser, serve(out) + "index.html", width=1000)
+    v.page.screenshot(path=str(tmp_path / "problems.png"), full_page=True)
+    assert v.problems == []
+    rows = v.page.locator("tr.problem")
+    assert rows.count() >= 1
+    assert "schedules/lich.yaml" in rows.first.inner_text() and "cron" in rows.first.inner_text()
+    v.page.close()
