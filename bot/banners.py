@@ -30,9 +30,7 @@ import io
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 import threading
 import unicodedata
 import warnings
@@ -60,6 +58,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from bot.files import atomic_write
 from bot.vn import nfc, ngay, ngay_gio, so, thu
 
 __all__ = [
@@ -1411,15 +1410,7 @@ def render_banner(template: BannerTemplate, context: Mapping[str, Any], assets_r
     if target.is_file():
         return target
     image = _draw(template, context, assets, sources)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=cache_dir, prefix=f".{digest[:20]}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            image.save(stream, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    encoded = io.BytesIO()
+    image.save(encoded, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    atomic_write(target, encoded.getvalue())
     return target

@@ -712,7 +712,7 @@ def test_failed_write_leaves_no_file(assets_root: Path, tmp_path: Path, monkeypa
     def boom(*args: Any, **kwargs: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(Image.Image, "save", boom)
+    monkeypatch.setattr(os, "fsync", boom)  # the disk fails while the file is being written
     with pytest.raises(OSError, match="disk full"):
         render_banner(cache_template(), {"title": "x"}, assets_root, cache)
     assert list(cache.iterdir()) == []

@@ -10,33 +10,17 @@ Each file is written to a temporary name and renamed, so a crash never leaves ha
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import ClassVar
 
 from bot.channels import ChannelCheck, ChannelContext, EngagementReading, Post, Published
+from bot.files import atomic_copy, atomic_write
 from bot.store import Channel as ChannelRow
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "post"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class OutboxChannel:
@@ -60,10 +44,7 @@ class OutboxChannel:
             name = f"{target.stem}-{i + 1}{src.suffix}" if len(post.images) > 1 else f"{target.stem}{src.suffix}"
             dest = self.folder / name
             if not dest.exists():
-                tmp = dest.with_name(".tmp-" + dest.name)
-                self.folder.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, tmp)
-                os.replace(tmp, dest)
+                atomic_copy(src, dest)
             images.append(name)
         record = {
             "delivery_id": post.delivery_id,

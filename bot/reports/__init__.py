@@ -13,9 +13,7 @@ import base64
 import csv
 import hashlib
 import io
-import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from functools import cache
@@ -25,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from bot.files import atomic_write_text  # noqa: F401  (re-exported for preview and report)
 from bot.load import KIND_LABELS
 from bot.vn import TZ, ngay, ngay_gio, so, thu
 
@@ -122,17 +121,6 @@ def script_hash(script: str) -> str:
 
 # --- writing a site ---------------------------------------------------------------------------
 
-
-def atomic_write_text(path: Path, text: str, encoding: str = "utf-8") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @cache
