@@ -175,6 +175,8 @@ def _print_tick(report: Any, as_json: bool, tz: Any) -> None:
     )
     for m in report.milestones:
         click.echo(f"  ★ {m}")
+    for note in report.notes:
+        click.echo(f"  {note}")
     for cid, reason in report.worker.held.items():
         click.secho(f"  ⚠ Kênh {cid} bị tạm giữ: {reason} — xem `campaign-bot channels`.", fg="yellow")
 
@@ -201,9 +203,13 @@ def run(obj: Ctx, every: int, force_outbox: bool) -> None:
     """Chạy liên tục: APScheduler gọi một lượt `tick` mỗi phút. Ctrl-C để dừng."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    from bot.leader import Leader
     from bot.pipeline import tick as run_tick
 
     workspace = obj.workspace
+    # On PostgreSQL several `run` may share the store: one at a time plans (advisory lock), all publish.
+    leader = Leader(obj.store)
+    leading: list[bool | None] = [None]
 
     def job() -> None:
         try:
@@ -213,7 +219,11 @@ def run(obj: Ctx, every: int, force_outbox: bool) -> None:
             click.echo("Lượt này bỏ qua; đang tiếp tục với dữ liệu cũ cho đến khi tệp được sửa.", err=True)
             return
         try:
-            report = run_tick(campaign, obj.store, obj.env, utcnow(), force_outbox=force_outbox)
+            lead = leader.acquire()
+            if lead != leading[0] and leader.shared:
+                click.echo("Máy này giữ vai trò lập lịch." if lead else "Máy khác đang lập lịch; máy này chỉ đăng bài.")
+            leading[0] = lead
+            report = run_tick(campaign, obj.store, obj.env, utcnow(), force_outbox=force_outbox, lead=lead)
             _print_tick(report, False, campaign.tz)
         except Exception:  # noqa: BLE001 - one bad pass must not stop the service
             log.exception("lượt chạy lỗi; sẽ thử lại ở lượt sau")
@@ -233,6 +243,8 @@ def run(obj: Ctx, every: int, force_outbox: bool) -> None:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         pass
+    finally:
+        leader.release()
     click.echo("Đã dừng.")
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.load import Campaign, load_campaign
+from bot import milestones
+from bot.load import Campaign
 from bot.metrics import metric_names, subtree_values
 from bot.plan import next_slots, plan, quiet_ends_between
 from bot.store.db import Store
@@ -47,11 +48,12 @@ def current_metrics(campaign: Campaign, store: Store) -> dict[str, dict[str, flo
         return {name: subtree_values(s, campaign, name) for name in metric_names(campaign)}
 
 
-def run_milestones(campaign: Campaign, store: Store, env: dict[str, str], now: datetime) -> list[str]:
-    """Import new metric readings and announce crossed milestones (see bot.milestones)."""
-    from bot import milestones
+def run_milestones(campaign: Campaign, store: Store, env: dict[str, str], now: datetime) -> tuple[list[str], list[str]]:
+    """Import new metric readings and announce crossed milestones (see bot.milestones).
 
-    return milestones.check(campaign, store, env, now)
+    Returns the announcements made and notes for the staff (bad metric rows, an unreachable URL)."""
+    result = milestones.check_all(campaign, store, env, now)
+    return result.descriptions, result.notes
 
 
 def plan_now(campaign: Campaign, store: Store, now: datetime) -> tuple[int, int]:
@@ -70,26 +72,28 @@ def tick(
     force_outbox: bool = False,
     max_workers: int = 8,
     publish: bool = True,
+    lead: bool = True,
 ) -> TickReport:
+    """``lead``: this process holds the planner role (see bot.leader) and syncs, checks milestones,
+    plans and reads engagement; a process without it only publishes."""
     report = TickReport(at=now)
-    sync_campaign(campaign, store)
-    report.milestones = run_milestones(campaign, store, env, now)
-    report.planned, report.slots = plan_now(campaign, store, now)
+    if lead:
+        sync_campaign(campaign, store)
+        report.milestones, notes = run_milestones(campaign, store, env, now)
+        report.notes.extend(notes)
+        report.planned, report.slots = plan_now(campaign, store, now)
     if publish:
         own_worker = worker is None
         w = worker or Worker(campaign, store, env, force_outbox=force_outbox, max_workers=max_workers)
         w.metrics = current_metrics(campaign, store)
         try:
             report.worker = w.run_once(now)
-            report.worker.engagement_read = w.read_engagement(now)
+            if lead:
+                report.worker.engagement_read = w.read_engagement(now)
         finally:
             if own_worker:
                 w.close()
     return report
-
-
-def reload(workspace: Any) -> Campaign:
-    return load_campaign(workspace)
 
 
 def demo_moments(campaign: Campaign, start: datetime, days: int) -> list[datetime]:

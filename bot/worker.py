@@ -11,7 +11,26 @@ The deliveries table is the work queue. Every delivery is accounted for at every
   hide a post the platform made, is reconciled with the platform before it is sent again.
 
 At most one post is in flight per channel: a worker must hold the channel's lease (an atomic
-UPDATE on ``channelstate``) to post to it, whatever the number of workers or machines.
+UPDATE on ``channelstate``) to post to it, whatever the number of workers or machines, and a
+channel with a delivery in ``sending`` (a live call, or one a dead process left behind) is not
+leased to anybody else until that delivery is settled or reclaimed.
+
+Claiming. A pass claims work in small batches: up to ``batch`` channels that have due
+deliveries, each with its channel lease and its first due delivery moved to ``sending``, in
+one transaction. On PostgreSQL the channel rows and the delivery rows are taken with
+``SELECT … FOR UPDATE SKIP LOCKED``, so concurrent claimers on any number of machines get
+disjoint work without waiting for each other; on SQLite (one process) the same conditions go
+through atomic conditional UPDATEs. A thread then drains its channel (at most
+``PER_CHANNEL_PER_RUN`` deliveries a pass), claiming each next delivery the same way, and
+releases the channel. ``lease_until`` of a released channel keeps the time it was released, so
+channels are served in turn.
+
+Leases. While a pass runs, a heartbeat renews the leases this worker holds (channels and
+deliveries in ``sending``). A process that dies stops renewing: after ``lease`` seconds
+(``CAMPAIGN_LEASE_SECONDS``, default 300, which must exceed the longest platform call) another
+worker reclaims its deliveries (``reclaim_expired``) and reconciles them before any resend.
+Every write after a claim is fenced: it applies only while this worker still holds the row, so
+a worker that lost its lease can never overwrite what another worker recorded.
 """
 
 from __future__ import annotations
@@ -21,14 +40,18 @@ import os
 import random
 import socket
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, exists, func, literal, or_, true, update
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
 from bot.channels import (
@@ -53,16 +76,22 @@ from bot.store.models import (
     Delivery,
     DeliveryState,
     Engagement,
+    utcnow,
 )
 from bot.store.models import Channel as ChannelRow
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-BASE_BACKOFF = 60.0  # seconds; doubles each attempt, capped below
+BASE_BACKOFF = 60.0  # seconds; doubles each attempt, capped below (CAMPAIGN_BACKOFF_SECONDS)
 MAX_BACKOFF = 3600.0
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(minutes=5)  # CAMPAIGN_LEASE_SECONDS
+# After an answer that leaves unclear whether the post was made (timeout, dropped connection, 5xx on
+# a creating call), the platform may still be working on it: the channel waits this long before any
+# other post or the reconcile check (CAMPAIGN_SETTLE_SECONDS).
+SETTLE = 60.0
 PER_CHANNEL_PER_RUN = 25
+BATCH = 8  # channels (each with its first delivery) claimed per transaction
 ENGAGEMENT_EVERY = timedelta(hours=6)
 ENGAGEMENT_WINDOW = timedelta(days=14)
 
@@ -71,10 +100,19 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def backoff(attempts: int, retry_after: float | None = None) -> float:
+def backoff(attempts: int, retry_after: float | None = None, base: float = BASE_BACKOFF) -> float:
     """Exponential back-off with jitter; a platform's own wait wins when longer."""
-    delay = min(MAX_BACKOFF, BASE_BACKOFF * 2 ** max(0, attempts - 1)) * random.uniform(0.8, 1.2)
+    delay = min(MAX_BACKOFF, base * 2 ** max(0, attempts - 1)) * random.uniform(0.8, 1.2)
     return max(delay, retry_after or 0.0)
+
+
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name) or default)
+    except ValueError:
+        log.warning("%s không phải số giây; dùng %s", name, default)
+        return default
+    return value if value > 0 else default
 
 
 def secrets_of(env: dict[str, str], rows: list[ChannelRow]) -> list[str]:
@@ -118,6 +156,9 @@ class Worker:
         transport: Any = None,
         on_delivery: Callable[[str], None] | None = None,
         metrics: dict[str, dict[str, float]] | None = None,
+        batch: int = BATCH,
+        lease: timedelta | None = None,
+        heartbeat: bool = True,
     ) -> None:
         self.campaign = campaign
         self.store = store
@@ -127,9 +168,20 @@ class Worker:
         self.force_outbox = force_outbox
         self.on_delivery = on_delivery
         self.metrics = metrics
+        self.batch = max(1, batch)
+        self.lease = lease or timedelta(seconds=_seconds(env, "CAMPAIGN_LEASE_SECONDS", LEASE.total_seconds()))
+        self.backoff_base = _seconds(env, "CAMPAIGN_BACKOFF_SECONDS", BASE_BACKOFF)
+        self.settle = _seconds(env, "CAMPAIGN_SETTLE_SECONDS", SETTLE)
+        self.heartbeat = heartbeat
+        self.postgres = store.dialect == "postgresql"
+        self.stopping = threading.Event()  # set: finish the deliveries in hand, claim nothing more
         self.ctx = ChannelContext(campaign.workspace, store, env, campaign, transport)
         self._channels: dict[str, Channel] = {}
         self._lock = threading.Lock()
+        self._held: set[str] = set()  # channel leases this worker holds
+        self._sending: set[int] = set()  # deliveries this worker moved to 'sending' and has not settled
+        self._pass: tuple[datetime, float] | None = None  # (now of the pass, monotonic start)
+        self._content: dict[int, ContentItem | None] = {}  # read in the claiming transaction, for deliver()
         with store.session() as s:
             rows = s.exec(select(ChannelRow)).all()
         self.rows = {r.id: r for r in rows}
@@ -137,11 +189,25 @@ class Worker:
 
     # --- channels -----------------------------------------------------------------------------
 
+    def _row(self, channel_id: str) -> ChannelRow | None:
+        """The channel's configuration; channels added after this worker started are read on demand."""
+        row = self.rows.get(channel_id)
+        if row is None:
+            with self.store.session() as s:
+                row = s.get(ChannelRow, channel_id)
+            if row is not None:
+                with self._lock:
+                    self.rows[channel_id] = row
+                    self.secrets = secrets_of(self.env, list(self.rows.values()))
+        return row
+
     def channel(self, channel_id: str) -> Channel:
+        row = self._row(channel_id)
+        if row is None:
+            raise KeyError(channel_id)
         with self._lock:
             ch = self._channels.get(channel_id)
             if ch is None:
-                row = self.rows[channel_id]
                 ch = OutboxChannel(row, self.ctx) if self.force_outbox else open_channel(row, self.ctx)
                 self._channels[channel_id] = ch
             return ch
@@ -153,31 +219,113 @@ class Worker:
             except Exception:  # noqa: BLE001 - closing must not hide the run's outcome
                 log.debug("closing %s failed", ch)
 
+    # --- time and leases ----------------------------------------------------------------------
+
+    def _now(self, now: datetime) -> datetime:
+        """``now`` moved on by the real time spent in the current pass, so leases outlive long passes."""
+        if self._pass is None:
+            return now
+        base, started = self._pass
+        return max(now, base + timedelta(seconds=time.monotonic() - started))
+
+    def _channel_free(self, now: datetime) -> ColumnElement[bool]:
+        """A channel this worker may lease now: active, not paused, its lease free, expired or ours,
+        and no delivery of it in 'sending' (a call may still be in flight)."""
+        return and_(
+            ChannelState.status == "active",
+            or_(col(ChannelState.paused_until).is_(None), col(ChannelState.paused_until) <= now),
+            or_(
+                col(ChannelState.lease_owner).is_(None),
+                col(ChannelState.lease_until).is_(None),
+                col(ChannelState.lease_until) < now,
+                ChannelState.lease_owner == self.owner,
+            ),
+            ~exists().where(Delivery.channel_id == ChannelState.channel_id, Delivery.state == DeliveryState.SENDING),
+        )
+
+    def _due(self, now: datetime) -> ColumnElement[bool]:
+        return and_(
+            col(Delivery.state).in_([DeliveryState.PENDING, DeliveryState.RETRY]),
+            col(Delivery.due_at) <= now,
+            or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now),
+        )
+
+    def _platform_free(self, platform: Any, now: datetime) -> ColumnElement[bool]:
+        """The platform is not paused app-wide (a row ``app:<platform>`` in channelstate)."""
+        if self.force_outbox:
+            return true()
+        app = aliased(ChannelState)
+        return ~exists().where(app.channel_id == literal("app:") + platform, col(app.paused_until) > now)
+
     def _acquire(self, channel_id: str, now: datetime) -> bool:
         with self.store.session() as s:
             result = s.execute(
                 update(ChannelState)
-                .where(
-                    ChannelState.channel_id == channel_id,
-                    ChannelState.status == "active",
-                    or_(col(ChannelState.paused_until).is_(None), col(ChannelState.paused_until) <= now),
-                    or_(
-                        col(ChannelState.lease_until).is_(None),
-                        col(ChannelState.lease_until) < now,
-                        ChannelState.lease_owner == self.owner,
-                    ),
-                )
-                .values(lease_owner=self.owner, lease_until=now + LEASE)
+                .where(ChannelState.channel_id == channel_id, self._channel_free(now))
+                .values(lease_owner=self.owner, lease_until=now + self.lease)
+                .execution_options(synchronize_session=False)
             )
-            return result.rowcount == 1
+            ok = result.rowcount == 1
+        if ok:
+            with self._lock:
+                self._held.add(channel_id)
+        return ok
 
-    def _release(self, channel_id: str) -> None:
+    def _release(self, channel_id: str, now: datetime | None = None) -> None:
+        with self._lock:
+            self._held.discard(channel_id)  # not renewed any more, even if the write below fails
         with self.store.session() as s:
+            # lease_until keeps the release time: the channel that waited longest is served first.
             s.execute(
                 update(ChannelState)
                 .where(ChannelState.channel_id == channel_id, ChannelState.lease_owner == self.owner)
-                .values(lease_owner=None, lease_until=None)
+                .values(lease_owner=None, lease_until=now)
             )
+
+    def renew_leases(self, now: datetime) -> None:
+        """Push the end of every lease this worker holds to ``now + lease`` (the heartbeat)."""
+        with self._lock:
+            channels, ids = sorted(self._held), sorted(self._sending)
+        if not channels and not ids:
+            return
+        until = now + self.lease
+        with self.store.session() as s:
+            if channels:
+                s.execute(
+                    update(ChannelState)
+                    .where(col(ChannelState.channel_id).in_(channels), ChannelState.lease_owner == self.owner)
+                    .values(lease_until=until)
+                )
+            if ids:
+                s.execute(
+                    update(Delivery)
+                    .where(col(Delivery.id).in_(ids), Delivery.state == DeliveryState.SENDING,
+                           Delivery.lease_owner == self.owner)
+                    .values(lease_until=until)
+                )
+
+    @contextmanager
+    def _heartbeat(self, now: datetime) -> Iterator[None]:
+        if not self.heartbeat:
+            yield
+            return
+        stop = threading.Event()
+        interval = max(0.2, min(30.0, self.lease.total_seconds() / 4))
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.renew_leases(self._now(now))
+                except Exception as exc:  # noqa: BLE001 - the next beat tries again; leases are generous
+                    log.warning("không gia hạn được quyền giữ (lease): %s", type(exc).__name__)
+
+        thread = threading.Thread(target=beat, name=f"lease-heartbeat-{self.owner}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     # --- housekeeping ---------------------------------------------------------------------------
 
@@ -193,7 +341,8 @@ class Worker:
                 st.status, st.reason, st.fix, st.held_at, st.token_fingerprint = "active", None, None, None, None
                 st.updated_at = now
                 s.add(st)
-                s.add(AuditLog(action="channel.released", subject=st.channel_id, detail={"why": "token mới trong môi trường"}))
+                s.add(AuditLog(action="channel.released", subject=st.channel_id,
+                               detail={"why": "token mới trong môi trường"}))
                 released.append(st.channel_id)
         return released
 
@@ -217,28 +366,149 @@ class Worker:
 
     def due_channels(self, now: datetime) -> list[str]:
         with self.store.session() as s:
-            paused_apps = {
-                st.channel_id.split(":", 1)[1]
-                for st in s.exec(select(ChannelState).where(col(ChannelState.channel_id).startswith("app:"))).all()
-                if st.paused_until and st.paused_until > now
-            }
             rows = s.exec(
-                select(Delivery.channel_id, Delivery.platform)
+                select(Delivery.channel_id)
                 .join(ChannelState, ChannelState.channel_id == Delivery.channel_id)
                 .where(
-                    col(Delivery.state).in_([DeliveryState.PENDING, DeliveryState.RETRY]),
-                    col(Delivery.due_at) <= now,
-                    or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now),
+                    self._due(now),
+                    self._platform_free(Delivery.platform, now),
                     ChannelState.status == "active",
                     or_(col(ChannelState.paused_until).is_(None), col(ChannelState.paused_until) <= now),
                 )
                 .distinct()
             ).all()
-        return sorted(cid for cid, platform in rows if self.force_outbox or platform not in paused_apps)
+        return sorted(rows)
+
+    # --- claiming -----------------------------------------------------------------------------
+
+    def claim_batch(self, now: datetime, limit: int | None = None, exclude: set[str] | None = None) -> list[Delivery]:
+        """Claim up to ``limit`` due deliveries, at most one per channel, each with its channel's lease.
+
+        Each returned delivery is in ``sending`` with this worker's lease, and this worker holds
+        its channel. ``exclude``: channels not to take (those this process is already serving).
+        """
+        limit = max(1, limit or self.batch)
+        exclude = exclude or set()
+        cs = ChannelState
+        has_due = exists().where(Delivery.channel_id == cs.channel_id, self._due(now))
+        top_priority = (
+            select(func.max(Delivery.priority))
+            .where(Delivery.channel_id == cs.channel_id, self._due(now))
+            .scalar_subquery()
+        )
+        query = (
+            select(cs.channel_id)
+            .join(ChannelRow, col(ChannelRow.id) == cs.channel_id)
+            .where(self._channel_free(now), self._platform_free(ChannelRow.platform, now), has_due)
+            .order_by(top_priority.desc(), col(cs.lease_until).asc().nulls_first(), cs.channel_id)
+            .limit(limit)
+        )
+        if exclude:
+            query = query.where(col(cs.channel_id).not_in(sorted(exclude)))
+        if self.postgres:
+            return self._claim_batch_locked(query.with_for_update(skip_locked=True, of=cs), now)
+        claimed: list[Delivery] = []
+        with self.store.session() as s:
+            candidates = list(s.exec(query).all())
+        for cid in candidates:
+            if not self._acquire(cid, now):
+                continue
+            d = self.claim_next(cid, now)
+            if d is None:
+                self._release(cid, now)
+                continue
+            claimed.append(d)
+        return claimed
+
+    def _claim_batch_locked(self, query: Any, now: datetime) -> list[Delivery]:
+        """PostgreSQL: channels and their first deliveries in one transaction, locked rows skipped."""
+        claimed: list[Delivery] = []
+        with self.store.session() as s:
+            channels = list(s.exec(query).all())
+            if not channels:
+                return []
+            s.execute(
+                update(ChannelState)
+                .where(col(ChannelState.channel_id).in_(channels))
+                .values(lease_owner=self.owner, lease_until=now + self.lease)
+            )
+            for cid in channels:
+                d = s.exec(self._next_query(cid, now).with_for_update(skip_locked=True, of=Delivery)).first()
+                if d is None:
+                    s.execute(
+                        update(ChannelState).where(ChannelState.channel_id == cid).values(lease_owner=None)
+                    )
+                    continue
+                self._mark_sending(d, now)
+                s.add(d)
+                claimed.append(d)
+            for d in claimed:
+                self._content[d.id or 0] = s.get(ContentItem, d.content_id)
+        with self._lock:
+            self._held.update(d.channel_id for d in claimed)
+            self._sending.update(d.id for d in claimed if d.id is not None)
+        return claimed
+
+    def _next_query(self, channel_id: str, now: datetime) -> Any:
+        return (
+            select(Delivery)
+            .where(Delivery.channel_id == channel_id, self._due(now))
+            .order_by(col(Delivery.priority).desc(), col(Delivery.due_at), col(Delivery.id))
+            .limit(1)
+        )
+
+    def _mark_sending(self, d: Delivery, now: datetime) -> None:
+        d.state = DeliveryState.SENDING
+        d.attempts = (d.attempts or 0) + 1
+        d.lease_owner, d.lease_until = self.owner, now + self.lease
+        d.sending_since = now
+        # real time: the platform compares it with its own clock
+        d.first_sent_attempt_at = d.first_sent_attempt_at or utcnow()
+        d.updated_at = now
+
+    def claim_next(self, channel_id: str, now: datetime) -> Delivery | None:
+        """The channel's next due delivery, moved to ``sending`` — only while this worker holds the
+        channel and neither the channel nor its platform is paused or held."""
+        row = self._row(channel_id)
+        platform_free = self._platform_free(literal(row.platform if row else ""), now)
+        mine = exists().where(
+            ChannelState.channel_id == channel_id,
+            ChannelState.lease_owner == self.owner,
+            ChannelState.status == "active",
+            or_(col(ChannelState.paused_until).is_(None), col(ChannelState.paused_until) <= now),
+        )
+        if self.postgres:
+            with self.store.session() as s:
+                query = self._next_query(channel_id, now).where(mine, platform_free)
+                d = s.exec(query.with_for_update(skip_locked=True, of=Delivery)).first()
+                if d is None:
+                    return None
+                self._mark_sending(d, now)
+                s.add(d)
+                self._content[d.id or 0] = s.get(ContentItem, d.content_id)
+        else:
+            for _ in range(3):
+                with self.store.session() as s:
+                    d = s.exec(self._next_query(channel_id, now).where(mine, platform_free)).first()
+                if d is None:
+                    return None
+                if self._claim(d, now):
+                    self._mark_sending(d, now)
+                    break
+            else:
+                return None
+        with self._lock:
+            self._sending.add(d.id or 0)
+        return d
+
+    def _next_due(self, channel_id: str, now: datetime) -> Delivery | None:
+        with self.store.session() as s:
+            return s.exec(self._next_query(channel_id, now)).first()
 
     # --- one run ------------------------------------------------------------------------------
 
     def run_once(self, now: datetime) -> WorkerReport:
+        """Everything due at ``now``: reclaim what dead workers left, then publish in batches."""
         report = WorkerReport()
         self.release_renewed_holds(now)
         reclaimed = self.reclaim_expired(now)
@@ -246,42 +516,58 @@ class Worker:
             report.outcomes["reclaimed"] += reclaimed
         if in_quiet_hours(self.campaign, now):
             return report
-        channels = [c for c in self.due_channels(now) if c in self.rows]
-        if not channels:
-            return report
-        if self.max_workers <= 1 or len(channels) == 1:
-            for cid in channels:
-                report.merge(self._run_channel(cid, now))
-        else:
-            with ThreadPoolExecutor(max_workers=min(self.max_workers, len(channels))) as pool:
-                for part in pool.map(lambda cid: self._run_channel(cid, now), channels):
-                    report.merge(part)
+        self._pass = (now, time.monotonic())
+        try:
+            with self._heartbeat(now):
+                self._publish_due(now, report)
+        finally:
+            self._pass = None
+            with self._lock:  # nothing is in flight between passes
+                self._held.clear()
+                self._sending.clear()
+                self._content.clear()
         return report
 
-    def _next_due(self, channel_id: str, now: datetime) -> Delivery | None:
-        with self.store.session() as s:
-            return s.exec(
-                select(Delivery)
-                .where(
-                    Delivery.channel_id == channel_id,
-                    col(Delivery.state).in_([DeliveryState.PENDING, DeliveryState.RETRY]),
-                    col(Delivery.due_at) <= now,
-                    or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now),
-                )
-                .order_by(col(Delivery.priority).desc(), col(Delivery.due_at), col(Delivery.id))
-                .limit(1)
-            ).first()
+    def _publish_due(self, now: datetime, report: WorkerReport) -> None:
+        slots = max(1, self.max_workers)
+        busy: dict[Future[WorkerReport], str] = {}
+        served: set[str] = set()  # each channel once a pass (at most PER_CHANNEL_PER_RUN deliveries)
+        with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="deliver") as pool:
+            while True:
+                free = slots - len(busy)
+                if free > 0 and not self.stopping.is_set():
+                    claimed = self.claim_batch(self._now(now), min(free, self.batch), served | set(busy.values()))
+                    for d in claimed:
+                        served.add(d.channel_id)
+                        busy[pool.submit(self._drain, d, now)] = d.channel_id
+                if not busy:
+                    return
+                done, _ = wait(list(busy), return_when=FIRST_COMPLETED)
+                for future in done:
+                    busy.pop(future)
+                    report.merge(future.result())
 
-    def _run_channel(self, channel_id: str, now: datetime) -> WorkerReport:
+    def _drain(self, first: Delivery, now: datetime) -> WorkerReport:
+        """Deliver ``first``, then the channel's next due deliveries, then release the channel."""
         report = WorkerReport()
-        if not self._acquire(channel_id, now):
-            return report
+        channel_id = first.channel_id
+        d: Delivery | None = first
         try:
-            for _ in range(PER_CHANNEL_PER_RUN):
-                d = self._next_due(channel_id, now)
+            for n in range(PER_CHANNEL_PER_RUN):
+                if n:
+                    if self.stopping.is_set():
+                        break
+                    d = self.claim_next(channel_id, self._now(now))
                 if d is None:
                     break
-                outcome = self.deliver(d, now)
+                try:
+                    outcome = self.deliver(d, self._now(now))
+                except Exception:
+                    log.exception("delivery %s: lỗi không mong đợi; lượt gửi sẽ được thu hồi khi hết hạn", d.id)
+                    with self._lock:
+                        self._sending.discard(d.id or 0)  # let its lease run out: it is reclaimed and reconciled
+                    report.outcomes["error"] += 1
+                    break
                 report.outcomes[outcome] += 1
                 if self.on_delivery:
                     self.on_delivery(outcome)
@@ -291,9 +577,21 @@ class Worker:
                         if st is not None and st.status == "held":
                             report.held[channel_id] = st.reason or ""
                     break
+                if outcome == "lease-lost":
+                    break
         finally:
-            self._release(channel_id)
+            self._release(channel_id, self._now(now))
         return report
+
+    def _run_channel(self, channel_id: str, now: datetime) -> WorkerReport:
+        """One channel on its own (lease, deliveries, release): kept for callers outside a pass."""
+        if not self._acquire(channel_id, now):
+            return WorkerReport()
+        d = self.claim_next(channel_id, now)
+        if d is None:
+            self._release(channel_id, now)
+            return WorkerReport()
+        return self._drain(d, now)
 
     def _claim(self, d: Delivery, now: datetime) -> bool:
         with self.store.session() as s:
@@ -307,32 +605,56 @@ class Worker:
                     state=DeliveryState.SENDING,
                     attempts=Delivery.attempts + 1,
                     lease_owner=self.owner,
-                    lease_until=now + LEASE,
+                    lease_until=now + self.lease,
                     sending_since=now,
-                    first_sent_attempt_at=d.first_sent_attempt_at or now,
+                    first_sent_attempt_at=d.first_sent_attempt_at or utcnow(),
                     updated_at=now,
                 )
             )
             return result.rowcount == 1
 
-    def _finish(self, delivery_id: int, now: datetime, **values: Any) -> None:
+    def _finish(self, delivery_id: int, now: datetime, *, claimed: bool = True, current: Delivery | None = None,
+                **values: Any) -> bool:
+        """Record a delivery's new state. ``claimed``: only while this worker still holds it in
+        'sending' (fenced) — a worker whose lease expired never overwrites what another recorded.
+        ``current``: the row as this worker holds it (saves reading it again)."""
         extra_update = values.pop("extra_update", None)
+        values.update(lease_owner=None, lease_until=None, updated_at=now)
         with self.store.session() as s:
-            d = s.get(Delivery, delivery_id)
-            assert d is not None
-            for k, v in values.items():
-                setattr(d, k, v)
-            if extra_update:
-                d.extra = {**(d.extra or {}), **extra_update}
-            d.lease_owner, d.lease_until, d.updated_at = None, None, now
-            s.add(d)
-            s.add(
-                AuditLog(
-                    action=f"delivery.{d.state}",
-                    subject=str(d.id),
-                    detail={"channel": d.channel_id, "content": d.content_id, "reason": d.reason, "post": d.platform_post_id},
+            if claimed and current is not None:
+                if extra_update:
+                    values["extra"] = {**(current.extra or {}), **extra_update}
+                result = s.execute(
+                    update(Delivery)
+                    .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.SENDING,
+                           Delivery.lease_owner == self.owner)
+                    .values(**values)
                 )
-            )
+                ok = result.rowcount == 1
+                audit = {"state": values.get("state", current.state), "channel": current.channel_id,
+                         "content": current.content_id, "reason": values.get("reason", current.reason),
+                         "post": values.get("platform_post_id", current.platform_post_id)}
+            else:
+                d = s.get(Delivery, delivery_id, with_for_update=claimed and self.postgres)
+                assert d is not None
+                ok = not claimed or (d.state == DeliveryState.SENDING and d.lease_owner == self.owner)
+                if ok:
+                    for k, v in values.items():
+                        setattr(d, k, v)
+                    if extra_update:
+                        d.extra = {**(d.extra or {}), **extra_update}
+                    s.add(d)
+                audit = {"state": d.state, "channel": d.channel_id, "content": d.content_id, "reason": d.reason,
+                         "post": d.platform_post_id}
+            if ok:
+                state = audit.pop("state")
+                s.add(AuditLog(action=f"delivery.{state}", subject=str(delivery_id), detail=audit))
+        with self._lock:
+            self._sending.discard(delivery_id)
+        if not ok:
+            log.warning("delivery %s: quyền giữ đã hết hạn và lượt gửi đã chuyển cho tiến trình khác; "
+                        "không ghi đè (%s)", delivery_id, values.get("state"))
+        return ok
 
     def _pause(self, channel_id: str, platform: str, scope: str, seconds: float, reason: str, now: datetime) -> None:
         target = f"app:{platform}" if scope == "app" else channel_id
@@ -342,11 +664,12 @@ class Worker:
             if st.paused_until is None or st.paused_until < until:
                 st.paused_until, st.pause_reason, st.updated_at = until, reason, now
             s.add(st)
-            s.add(AuditLog(action="channel.paused", subject=target, detail={"until": until.isoformat(), "reason": reason}))
+            s.add(AuditLog(action="channel.paused", subject=target,
+                           detail={"until": until.isoformat(), "reason": reason}))
 
     def _hold(self, channel_id: str, exc: HoldChannel, now: datetime) -> None:
-        row = self.rows[channel_id]
-        token = self.env.get(row.token_env or "")
+        row = self._row(channel_id)
+        token = self.env.get(row.token_env or "") if row else None
         with self.store.session() as s:
             st = s.get(ChannelState, channel_id) or ChannelState(channel_id=channel_id)
             st.status, st.reason, st.fix, st.held_at = "held", scrub(exc.message, self.secrets), exc.fix, now
@@ -356,69 +679,86 @@ class Worker:
             s.add(AuditLog(action="channel.held", subject=channel_id, detail={"reason": st.reason, "fix": exc.fix}))
 
     def deliver(self, d: Delivery, now: datetime) -> str:
-        """Take one delivery as far as it can go now; returns the outcome's name."""
+        """Take one delivery as far as it can go now; returns the outcome's name.
+
+        ``d`` is either due (``pending``/``retry``: it is claimed here) or already claimed by this
+        worker (``sending`` under its lease, as :meth:`claim_batch` and :meth:`claim_next` return it).
+        """
         assert d.id is not None
-        with self.store.session() as s:
-            content = s.get(ContentItem, d.content_id)
+        claimed = d.state == DeliveryState.SENDING and d.lease_owner == self.owner
+        if claimed and d.id in self._content:
+            content = self._content.pop(d.id)
+        else:
+            with self.store.session() as s:
+                content = s.get(ContentItem, d.content_id)
         if content is None or not content.approved:
-            self._finish(d.id, now, state=DeliveryState.SKIPPED, reason="bài không còn được duyệt: không đăng")
-            return "skipped"
+            ok = self._finish(d.id, now, claimed=claimed, current=d if claimed else None, state=DeliveryState.SKIPPED,
+                              reason="bài không còn được duyệt: không đăng")
+            return "skipped" if ok else "lease-lost"
         if content.expires is not None and content.expires <= now:
-            self._finish(d.id, now, state=DeliveryState.SKIPPED, reason="bài đã hết hạn (expires) trước khi kịp đăng")
-            return "skipped"
-        if not self._claim(d, now):
-            return "taken"
-        d.first_sent_attempt_at = d.first_sent_attempt_at or now
-        attempts = d.attempts + 1
-        channel = self.channel(d.channel_id)
+            ok = self._finish(d.id, now, claimed=claimed, current=d if claimed else None, state=DeliveryState.SKIPPED,
+                              reason="bài đã hết hạn (expires) trước khi kịp đăng")
+            return "skipped" if ok else "lease-lost"
+        if not claimed:
+            if not self._claim(d, now):
+                return "taken"
+            self._mark_sending(d, now)
+            with self._lock:
+                self._sending.add(d.id)
+        attempts = d.attempts
         try:
+            channel = self.channel(d.channel_id)
             images = images_for(content, self.campaign, self.metrics)
             post = build_post(d, content, self.campaign, images)
         except Exception as exc:  # noqa: BLE001 - nothing reached the platform: a plain retry
             log.warning("delivery %s: cannot prepare: %s", d.id, exc)
             failure = RetryLater(f"không chuẩn bị được bài (banner/ảnh): {type(exc).__name__}: {exc}")
-            return self._retry(d, attempts, failure, now)
+            return self._retry(d, attempts, failure, now, unsure=d.needs_check)
+        # Whether the platform may hold this post without our knowing: true until a check says no.
+        unsure = d.needs_check
         try:
             if d.needs_check:
                 found = channel.find_existing(post)
                 if found is not None:
-                    self._sent(d, found, now, reconciled=True)
-                    return "reconciled"
+                    return "reconciled" if self._sent(d, found, now, reconciled=True) else "lease-lost"
+                unsure = False  # checked: not on the platform
             published = channel.publish(post)
         except HoldChannel as exc:
             self._hold(d.channel_id, exc, now)
-            self._finish(
+            ok = self._finish(
                 d.id,
                 now,
+                current=d,
                 state=DeliveryState.PENDING,
                 attempts=attempts - 1,
-                needs_check=d.needs_check,
+                needs_check=unsure,
                 reason=f"chờ kênh được mở lại: {scrub(exc.message, self.secrets)}",
                 extra_update={"progress": {**post_progress(d), **exc.progress}} if exc.progress else None,
             )
-            return "held"
+            return "held" if ok else "lease-lost"
         except Rejected as exc:
-            self._finish(d.id, now, state=DeliveryState.FAILED, needs_check=False,
-                         reason=f"nền tảng từ chối: {scrub(exc.message, self.secrets)}")
-            return "failed"
+            ok = self._finish(d.id, now, current=d, state=DeliveryState.FAILED, needs_check=False,
+                              reason=f"nền tảng từ chối: {scrub(exc.message, self.secrets)}")
+            return "failed" if ok else "lease-lost"
         except RetryLater as exc:
-            return self._retry(d, attempts, exc, now)
+            return self._retry(d, attempts, exc, now, unsure=unsure)
         except Exception as exc:  # noqa: BLE001 - unknown outcome: reconcile before resending
             log.warning("delivery %s: %s", d.id, scrub(f"{type(exc).__name__}: {exc}", self.secrets))
-            return self._retry(d, attempts, RetryLater(f"lỗi không rõ: {type(exc).__name__}: {exc}", maybe_sent=True), now)
-        self._sent(d, published, now)
-        return "sent"
+            failure = RetryLater(f"lỗi không rõ: {type(exc).__name__}: {exc}", maybe_sent=True)
+            return self._retry(d, attempts, failure, now, unsure=True)
+        return "sent" if self._sent(d, published, now) else "lease-lost"
 
-    def _sent(self, d: Delivery, published: Published, now: datetime, reconciled: bool = False) -> None:
+    def _sent(self, d: Delivery, published: Published, now: datetime, reconciled: bool = False) -> bool:
         assert d.id is not None
         extra = dict(published.extra)
         pause_channel = extra.pop("pause_channel_seconds", None)
         pause_app = extra.pop("pause_app_seconds", None)
         if reconciled:
             extra["reconciled"] = True
-        self._finish(
+        ok = self._finish(
             d.id,
             now,
+            current=d,
             state=DeliveryState.SENT,
             platform_post_id=published.post_id,
             sent_at=now,
@@ -431,33 +771,43 @@ class Worker:
             self._pause(d.channel_id, d.platform, "channel", float(pause_channel), "gần chạm giới hạn gọi API", now)
         if pause_app:
             self._pause(d.channel_id, d.platform, "app", float(pause_app), "ứng dụng gần chạm giới hạn gọi API", now)
+        return ok
 
-    def _retry(self, d: Delivery, attempts: int, exc: RetryLater, now: datetime) -> str:
+    def _retry(self, d: Delivery, attempts: int, exc: RetryLater, now: datetime, *, unsure: bool = False) -> str:
+        """Back off (or pause the channel/app). ``unsure``: an earlier call may have made the post and
+        no check has ruled it out since, so the next attempt reconciles first whatever this error says."""
         assert d.id is not None
         reason = scrub(exc.message, self.secrets)
         progress = {**post_progress(d), **exc.progress} if exc.progress else None
+        needs_check = bool(exc.maybe_sent or unsure)
+        settle = 0.0
+        if exc.maybe_sent:
+            # The call may still be running on the platform: one in flight per channel holds for it too.
+            settle = self.settle
+            self._pause(d.channel_id, d.platform, "channel", settle,
+                        "chờ nền tảng xử lý xong lần gửi chưa rõ kết quả, rồi kiểm tra trước khi gửi lại", now)
         if exc.scope in ("channel", "app"):
-            wait = exc.retry_after or backoff(1)
+            wait = max(exc.retry_after or backoff(1, base=self.backoff_base), settle)
             self._pause(d.channel_id, d.platform, exc.scope, wait, reason, now)
             # A pause is the platform's doing, not this delivery's: it does not use up its budget.
-            self._finish(d.id, now, state=DeliveryState.RETRY, attempts=attempts - 1, needs_check=exc.maybe_sent,
-                         next_attempt_at=now + timedelta(seconds=wait), reason=f"tạm dừng: {reason}",
-                         extra_update={"progress": progress} if progress else None)
-            return "paused"
-        if attempts >= MAX_ATTEMPTS and not exc.maybe_sent:
-            self._finish(d.id, now, state=DeliveryState.FAILED, needs_check=False,
-                         reason=f"hết {MAX_ATTEMPTS} lần thử: {reason}")
-            return "failed"
+            ok = self._finish(d.id, now, current=d, state=DeliveryState.RETRY, attempts=attempts - 1,
+                              needs_check=needs_check, next_attempt_at=now + timedelta(seconds=wait),
+                              reason=f"tạm dừng: {reason}", extra_update={"progress": progress} if progress else None)
+            return "paused" if ok else "lease-lost"
+        if attempts >= MAX_ATTEMPTS and not needs_check:
+            ok = self._finish(d.id, now, current=d, state=DeliveryState.FAILED, needs_check=False,
+                              reason=f"hết {MAX_ATTEMPTS} lần thử: {reason}")
+            return "failed" if ok else "lease-lost"
         if attempts >= MAX_ATTEMPTS + 2:
             # Even an unclear answer ends: the person reading the report checks the platform.
-            self._finish(d.id, now, state=DeliveryState.FAILED, needs_check=False,
-                         reason=f"hết số lần thử, kết quả lần cuối không rõ — hãy kiểm tra trên trang: {reason}")
-            return "failed"
-        wait = backoff(attempts, exc.retry_after)
-        self._finish(d.id, now, state=DeliveryState.RETRY, needs_check=exc.maybe_sent or False,
-                     next_attempt_at=now + timedelta(seconds=wait), reason=reason,
-                     extra_update={"progress": progress} if progress else None)
-        return "retry"
+            ok = self._finish(d.id, now, current=d, state=DeliveryState.FAILED, needs_check=False,
+                              reason=f"hết số lần thử, kết quả lần cuối không rõ — hãy kiểm tra trên trang: {reason}")
+            return "failed" if ok else "lease-lost"
+        wait = max(backoff(attempts, exc.retry_after, base=self.backoff_base), settle)
+        ok = self._finish(d.id, now, current=d, state=DeliveryState.RETRY, needs_check=needs_check,
+                          next_attempt_at=now + timedelta(seconds=wait), reason=reason,
+                          extra_update={"progress": progress} if progress else None)
+        return "retry" if ok else "lease-lost"
 
     # --- engagement ---------------------------------------------------------------------------
 
