@@ -171,7 +171,7 @@ def _print_tick(report: Any, as_json: bool, tz: Any) -> None:
     o = report.worker.outcomes
     click.echo(
         f"{ngay_gio(report.at, tz)}: {so(report.planned)} lượt mới, đã đăng {so(o['sent'] + o['reconciled'])}, "
-        f"thử lại {so(o['retry'] + o['paused'])}, lỗi {so(o['failed'])}, tạm giữ {so(o['held'])}."
+        f"thử lại {so(o['retry'] + o['paused'] + o['waiting'])}, lỗi {so(o['failed'])}, tạm giữ {so(o['held'])}."
     )
     for m in report.milestones:
         click.echo(f"  ★ {m}")

@@ -90,6 +90,7 @@ def tick(
             report.worker = w.run_once(now)
             if lead:
                 report.worker.engagement_read = w.read_engagement(now)
+                w.keep_tokens_alive(now)
         finally:
             if own_worker:
                 w.close()

@@ -76,6 +76,7 @@ from bot.store.models import (
     Delivery,
     DeliveryState,
     Engagement,
+    Meta,
     utcnow,
 )
 from bot.store.models import Channel as ChannelRow
@@ -83,6 +84,8 @@ from bot.store.models import Channel as ChannelRow
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+PAGE_BLOCKED_CODES = {"368"}  # Facebook: temporarily blocked for policy violations
+PAGE_BLOCKED_PAUSE = timedelta(hours=6)
 BASE_BACKOFF = 60.0  # seconds; doubles each attempt, capped below (CAMPAIGN_BACKOFF_SECONDS)
 MAX_BACKOFF = 3600.0
 LEASE = timedelta(minutes=5)  # CAMPAIGN_LEASE_SECONDS
@@ -175,7 +178,13 @@ class Worker:
         self.heartbeat = heartbeat
         self.postgres = store.dialect == "postgresql"
         self.stopping = threading.Event()  # set: finish the deliveries in hand, claim nothing more
-        self.ctx = ChannelContext(campaign.workspace, store, env, campaign, transport)
+        self._own_transport = transport is None and not force_outbox
+        if transport is None and not force_outbox:
+            # One pooled HTTP session for every Page, instead of a pool per channel.
+            from bot.channels.facebook import new_session
+
+            transport = new_session(pool_maxsize=max(4, max_workers))
+        self.ctx = ChannelContext(campaign.workspace, store, env, campaign, transport, clock=self.clock)
         self._channels: dict[str, Channel] = {}
         self._lock = threading.Lock()
         self._held: set[str] = set()  # channel leases this worker holds
@@ -218,8 +227,14 @@ class Worker:
                 ch.close()
             except Exception:  # noqa: BLE001 - closing must not hide the run's outcome
                 log.debug("closing %s failed", ch)
+        if self.ctx.transport is not None and self._own_transport:
+            self.ctx.transport.close()
 
     # --- time and leases ----------------------------------------------------------------------
+
+    def clock(self) -> datetime:
+        """What channels see as now: the pass's moment (simulated in `tick --now` and the demo), else real time."""
+        return self._now(self._pass[0]) if self._pass is not None else utcnow()
 
     def _now(self, now: datetime) -> datetime:
         """``now`` moved on by the real time spent in the current pass, so leases outlive long passes."""
@@ -739,6 +754,10 @@ class Worker:
         except Rejected as exc:
             ok = self._finish(d.id, now, current=d, state=DeliveryState.FAILED, needs_check=False,
                               reason=f"nền tảng từ chối: {scrub(exc.message, self.secrets)}")
+            if exc.code in PAGE_BLOCKED_CODES:
+                # Posting again at once would deepen a spam block: the Page rests while a person looks.
+                self._pause(d.channel_id, d.platform, "channel", PAGE_BLOCKED_PAUSE.total_seconds(),
+                            f"nền tảng tạm chặn đăng bài ({exc.code}): cần người kiểm tra Trang", now)
             return "failed" if ok else "lease-lost"
         except RetryLater as exc:
             return self._retry(d, attempts, exc, now, unsure=unsure)
@@ -794,6 +813,13 @@ class Worker:
                               needs_check=needs_check, next_attempt_at=now + timedelta(seconds=wait),
                               reason=f"tạm dừng: {reason}", extra_update={"progress": progress} if progress else None)
             return "paused" if ok else "lease-lost"
+        if exc.wait:
+            # A planned wait (night window, spent quota, still processing) is not a failed attempt.
+            wait = max(exc.retry_after or backoff(1, base=self.backoff_base), settle)
+            ok = self._finish(d.id, now, current=d, state=DeliveryState.RETRY, attempts=attempts - 1,
+                              needs_check=needs_check, next_attempt_at=now + timedelta(seconds=wait),
+                              reason=f"đang chờ: {reason}", extra_update={"progress": progress} if progress else None)
+            return "waiting" if ok else "lease-lost"
         if attempts >= MAX_ATTEMPTS and not needs_check:
             ok = self._finish(d.id, now, current=d, state=DeliveryState.FAILED, needs_check=False,
                               reason=f"hết {MAX_ATTEMPTS} lần thử: {reason}")
@@ -808,6 +834,41 @@ class Worker:
                           next_attempt_at=now + timedelta(seconds=wait), reason=reason,
                           extra_update={"progress": progress} if progress else None)
         return "retry" if ok else "lease-lost"
+
+    # --- token upkeep -------------------------------------------------------------------------
+
+    def keep_tokens_alive(self, now: datetime) -> int:
+        """Renew rotating tokens (Zalo) once a day, so an OA that rarely posts never loses its chain."""
+        if self.force_outbox:
+            return 0
+        renewed = 0
+        for cid, row in list(self.rows.items()):
+            if not row.active or not (row.token_env and self.env.get(row.token_env)):
+                continue
+            key = f"keepalive:{cid}"
+            today = now.date().isoformat()
+            with self.store.session() as s:
+                mark = s.get(Meta, key)
+                if mark is not None and mark.value == today:
+                    continue
+            channel = self.channel(cid)
+            keep_alive = getattr(channel, "keep_alive", None)
+            if keep_alive is None:
+                continue
+            try:
+                keep_alive()
+            except HoldChannel as exc:
+                self._hold(cid, exc, now)
+                continue
+            except Exception as exc:  # noqa: BLE001 - a renewal that fails now is tried again on the next pass
+                log.warning("keep-alive %s: %s", cid, scrub(str(exc), self.secrets))
+                continue
+            with self.store.session() as s:
+                mark = s.get(Meta, key) or Meta(key=key, value=today)
+                mark.value = today
+                s.add(mark)
+            renewed += 1
+        return renewed
 
     # --- engagement ---------------------------------------------------------------------------
 

@@ -230,3 +230,16 @@ def test_channels_command_shows_page_and_held_channel_with_fix(setup, fake, mini
         assert token not in result.output
     text = CliRunner().invoke(cli, ["--workspace", str(mini), "channels"], env={**env, "CAMPAIGN_DB_URL": store.url})
     assert "TẠM GIỮ" in text.output and "cách sửa" in text.output
+
+
+def test_policy_block_fails_the_post_and_rests_the_page(setup, fake) -> None:
+    """#368: the one post fails with the platform's message and the Page gets no more posts for a while."""
+    campaign, store, env = setup
+    fake.fail_next(PAGES["tinh"], code=368, message="(#368) Temporarily blocked for policy violations",
+                   endpoint="photos")
+    tick(campaign, store, env, T0)
+    d = states(store)["tinh/facebook"]
+    assert d.state == DeliveryState.FAILED and "368" in d.reason
+    st = channel_state(store, "tinh/facebook")
+    assert st.paused_until >= T0 + timedelta(hours=5) and "kiểm tra" in st.pause_reason
+    assert states(store)["huyen-a/facebook"].state == DeliveryState.SENT  # other Pages go on

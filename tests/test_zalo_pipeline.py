@@ -30,7 +30,7 @@ def world(sample: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
     media.mkdir(parents=True)
     with FakeZalo() as fake, StaticServer(media) as web:
         fake.clock.set(MONDAY_8)
-        monkeypatch.setattr(zalo, "_utcnow", fake.clock.now)  # the channel's clock follows the tick's
+
         fake.add_oa(TINH, name="Liên đoàn Lao động tỉnh Ninh Thuận")
         fake.add_oa(PHAN_RANG, name="LĐLĐ TP. Phan Rang – Tháp Chàm")
         campaign_yaml = sample / "config" / "campaign.yaml"
@@ -134,3 +134,31 @@ def test_channels_command_shows_the_oa_and_its_token(world: dict[str, Any], monk
     assert tinh["details"]["token"]["trạng thái"] == "tốt" and tinh["details"]["broadcast"] == "bật"
     for secret in (world["env"]["ZALO_SECRET_KEY"], world["env"]["CAMPAIGN_SECRET_KEY"], *world["fake"].access_tokens):
         assert secret not in result.output
+
+
+def test_a_waiting_broadcast_never_uses_up_the_retry_budget(world: dict[str, Any]) -> None:
+    """With the OA's broadcast quota spent, the broadcast waits: more passes than the retry budget, never failed."""
+    from datetime import timedelta
+
+    from bot.worker import MAX_ATTEMPTS
+
+    fake: FakeZalo = world["fake"]
+    fake.oas[TINH].broadcast_quota = 0
+    campaign = load_campaign(world["ws"])
+    store = world["store"]
+    tick(campaign, store, world["env"], MONDAY_8, max_workers=4)
+    waiting = [d for d in zalo_deliveries(store) if d.channel_id == "ldld-tinh/zalo" and d.state == DeliveryState.RETRY]
+    assert waiting, "the province's broadcast should be waiting for quota"
+    first = waiting[0]
+    moment = MONDAY_8
+    for _ in range(MAX_ATTEMPTS + 4):
+        with store.session() as s:
+            d = s.get(Delivery, first.id)
+        assert d.state == DeliveryState.RETRY and d.extra["progress"]["article_id"]
+        moment = max(moment, d.next_attempt_at) + timedelta(minutes=1)
+        fake.clock.set(moment)
+        tick(campaign, store, world["env"], moment, max_workers=4)
+    with store.session() as s:
+        d = s.get(Delivery, first.id)
+    assert d.state == DeliveryState.RETRY and d.attempts <= 1
+    assert len([a for a in fake.created_articles if a.id == d.extra["progress"]["article_id"]]) == 1
