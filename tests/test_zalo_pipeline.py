@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-import bot.channels.zalo as zalo
 from bot.cli import cli
 from bot.load import load_campaign
 from bot.pipeline import tick
