@@ -289,7 +289,7 @@ class GraphFake:
         class Handler(_Handler):
             graph = fake
 
-        server = ThreadingHTTPServer((self.host, 0), Handler)
+        server = _QuietServer((self.host, 0), Handler)
         server.daemon_threads = True
         server.block_on_close = False
         self._server = server
@@ -928,3 +928,16 @@ def _page_of(target: str) -> str | None:
     if len(seg) == 2 and seg[1] in ("photos", "feed"):
         return seg[0]
     return None
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that vanish mid-request (a killed worker, a timeout) are normal here, not errors to print."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
