@@ -343,7 +343,9 @@ def write_crossing(s: Session, campaign: Campaign, tree: Tree, c: Crossing, now:
     rule = c.rule
     percent = percent_of(c.value, c.target)
     content_id = content_id_for(rule.id, c.unit_id, c.announce.key) if c.announce else None
-    for t in c.before_phase:
+    # Thresholds reached before the rule's phase, and those passed over by a jump, are recorded, not announced.
+    unannounced = [(t, None) for t in c.before_phase] + [(t, content_id) for t in c.passed]
+    for t, announced_in in unannounced:
         s.add(
             MilestoneFiring(
                 rule_id=rule.id,
@@ -352,21 +354,7 @@ def write_crossing(s: Session, campaign: Campaign, tree: Tree, c: Crossing, now:
                 value=c.value,
                 percent=percent,
                 announced=False,
-                content_id=None,
-                phase=c.phase,
-                fired_at=now,
-            )
-        )
-    for t in c.passed:
-        s.add(
-            MilestoneFiring(
-                rule_id=rule.id,
-                unit_id=c.unit_id,
-                threshold=t.key,
-                value=c.value,
-                percent=percent,
-                announced=False,
-                content_id=content_id,
+                content_id=announced_in,
                 phase=c.phase,
                 fired_at=now,
             )
