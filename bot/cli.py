@@ -285,12 +285,9 @@ def status_data(obj: Ctx) -> dict[str, Any]:
         "channels": dict(sorted(per_channel.items())),
         "units": {u.id: dict(per_unit.get(u.id, Counter())) for u in c.units},
     }
-    try:
-        from bot.cli_milestones import status_section
-    except ImportError:
-        pass
-    else:
-        data["milestones"] = status_section(c, obj.store, utcnow())
+    from bot.cli_milestones import status_section
+
+    data["milestones"] = status_section(c, obj.store, utcnow())
     return data
 
 
@@ -439,22 +436,17 @@ def channels(obj: Ctx, as_json: bool, release: tuple[str, ...], offline: bool) -
             click.echo(f"    tạm dừng đến {ngay_gio(e['paused_until'], obj.campaign.tz)}: {e.get('pause_reason')}")
 
 
-def _register_optional() -> None:
-    """Commands that live beside the role they serve (milestones, reports, workers)."""
-    import importlib
+def _register_commands() -> None:
+    """Commands that live beside the role they serve: milestones, reports, workers."""
+    from bot import cli_milestones, cli_worker
+    from bot.reports import cli as reports_cli
 
-    for module in ("bot.cli_milestones", "bot.reports.cli", "bot.cli_worker"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not module.startswith(exc.name):
-                raise
-            continue
-        for command in getattr(mod, "commands", []):
+    for module in (cli_milestones, reports_cli, cli_worker):
+        for command in module.commands:
             cli.add_command(command)
 
 
-_register_optional()
+_register_commands()
 
 
 def main() -> None:
