@@ -893,8 +893,9 @@ class Worker:
         for d in sent:
             if (d.platform_post_id or "").startswith("outbox:"):
                 continue
-            read_at = last.get(d.id)
-            if read_at is not None and read_at > now - ENGAGEMENT_EVERY:
+            # first read a few hours after posting (nothing to count before), then every few hours
+            since = last.get(d.id) or d.sent_at
+            if since is not None and since > now - ENGAGEMENT_EVERY:
                 continue
             by_channel.setdefault(d.channel_id, []).append(d)
         total = 0

@@ -243,3 +243,19 @@ def test_policy_block_fails_the_post_and_rests_the_page(setup, fake) -> None:
     st = channel_state(store, "tinh/facebook")
     assert st.paused_until >= T0 + timedelta(hours=5) and "kiểm tra" in st.pause_reason
     assert states(store)["huyen-a/facebook"].state == DeliveryState.SENT  # other Pages go on
+
+
+def test_engagement_is_read_back_and_stored_with_its_time(setup, fake) -> None:
+    from bot.store import Engagement
+
+    campaign, store, env = setup
+    tick(campaign, store, env, T0)
+    post_id = states(store)["tinh/facebook"].platform_post_id
+    fake.set_engagement(post_id, reactions=42, comments=7, shares=3)
+    later = T0 + timedelta(hours=7)
+    report = tick(campaign, store, env, later)
+    assert report.worker.engagement_read >= 1
+    (row,) = [e for e in _all(store, Engagement) if e.delivery_id == states(store)["tinh/facebook"].id]
+    assert (row.reactions, row.comments, row.shares) == (42, 7, 3) and row.read_at == later
+    tick(campaign, store, env, later + timedelta(hours=1))  # read at most every few hours
+    assert len([e for e in _all(store, Engagement) if e.delivery_id == row.delivery_id]) == 1
