@@ -52,11 +52,7 @@ class Ctx:
     @property
     def store(self) -> Store:
         if self._store is None:
-            import os
-
-            if self.env.get("CAMPAIGN_DB_URL") and "CAMPAIGN_DB_URL" not in os.environ:
-                os.environ["CAMPAIGN_DB_URL"] = self.env["CAMPAIGN_DB_URL"]
-            self._store = open_store(default_url(self.workspace))
+            self._store = open_store(default_url(self.workspace, self.env))  # the .env may name the store
         return self._store
 
     def close(self) -> None:

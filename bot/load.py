@@ -50,7 +50,6 @@ KIND_LABELS = {
     "slogan": "Khẩu hiệu",
 }
 LEVELS = ("province", "district", "sector", "civil_servants", "industrial_zone", "grassroots")
-PLATFORMS = ("facebook", "zalo")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 

@@ -368,9 +368,3 @@ def quiet_ends_between(campaign: Campaign, after: datetime, until: datetime) -> 
         if t > after:
             out.append(t)
         day += timedelta(days=1)
-
-
-def open_counts(s: Session) -> dict[str, int]:
-    rows = s.exec(select(Delivery.state, func.count()).group_by(Delivery.state)).all()
-    return {state: n for state, n in rows}
-

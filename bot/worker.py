@@ -379,21 +379,6 @@ class Worker:
             )
             return result.rowcount or 0
 
-    def due_channels(self, now: datetime) -> list[str]:
-        with self.store.session() as s:
-            rows = s.exec(
-                select(Delivery.channel_id)
-                .join(ChannelState, ChannelState.channel_id == Delivery.channel_id)
-                .where(
-                    self._due(now),
-                    self._platform_free(Delivery.platform, now),
-                    ChannelState.status == "active",
-                    or_(col(ChannelState.paused_until).is_(None), col(ChannelState.paused_until) <= now),
-                )
-                .distinct()
-            ).all()
-        return sorted(rows)
-
     # --- claiming -----------------------------------------------------------------------------
 
     def claim_batch(self, now: datetime, limit: int | None = None, exclude: set[str] | None = None) -> list[Delivery]:
@@ -516,10 +501,6 @@ class Worker:
             self._sending.add(d.id or 0)
         return d
 
-    def _next_due(self, channel_id: str, now: datetime) -> Delivery | None:
-        with self.store.session() as s:
-            return s.exec(self._next_query(channel_id, now)).first()
-
     # --- one run ------------------------------------------------------------------------------
 
     def run_once(self, now: datetime) -> WorkerReport:
@@ -597,16 +578,6 @@ class Worker:
         finally:
             self._release(channel_id, self._now(now))
         return report
-
-    def _run_channel(self, channel_id: str, now: datetime) -> WorkerReport:
-        """One channel on its own (lease, deliveries, release): kept for callers outside a pass."""
-        if not self._acquire(channel_id, now):
-            return WorkerReport()
-        d = self.claim_next(channel_id, now)
-        if d is None:
-            self._release(channel_id, now)
-            return WorkerReport()
-        return self._drain(d, now)
 
     def _claim(self, d: Delivery, now: datetime) -> bool:
         with self.store.session() as s:

@@ -181,8 +181,6 @@ REGISTRY: dict[str, str] = {
     "zalo": "bot.channels.zalo:ZaloChannel",
 }
 
-PLATFORMS = ("facebook", "zalo")
-
 
 def fingerprint(secret: str) -> str:
     """A short one-way fingerprint of a secret, to notice that a token changed without storing it."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ def _preview_store(obj: Any) -> Any:
     preview creates nothing (not even an empty database)."""
     from bot.store import open_store
 
-    url = os.environ.get("CAMPAIGN_DB_URL") or obj.env.get("CAMPAIGN_DB_URL")
+    url = obj.env.get("CAMPAIGN_DB_URL")  # the environment over .env
     if not url:
         db = obj.workspace / ".campaign" / "campaign.db"
         url = f"sqlite:///{db}" if db.exists() else "sqlite://"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +21,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x63616D7062_01  # advisory lock key held while migrating a PostgreSQL store
 
 
-def default_url(workspace: Path) -> str:
-    """``CAMPAIGN_DB_URL`` if set, else SQLite inside the workspace's ``.campaign/``."""
-    url = os.environ.get("CAMPAIGN_DB_URL")
+def default_url(workspace: Path, env: Mapping[str, str] | None = None) -> str:
+    """``CAMPAIGN_DB_URL`` (from ``env``, default the process environment), else SQLite in ``.campaign/``."""
+    url = (os.environ if env is None else env).get("CAMPAIGN_DB_URL")
     if url:
         return url
     folder = workspace / ".campaign"
