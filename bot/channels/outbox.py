@@ -10,17 +10,18 @@ Each file is written to a temporary name and renamed, so a crash never leaves ha
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import ClassVar
 
 from bot.channels import ChannelCheck, ChannelContext, EngagementReading, Post, Published
 from bot.files import atomic_copy, atomic_write
 from bot.store import Channel as ChannelRow
+from bot.vn import slug
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "post"
+    """File names transliterated from Vietnamese (đ → d, tones dropped), as everywhere (bot.vn.slug)."""
+    return slug(text, default="post")
 
 
 class OutboxChannel:
