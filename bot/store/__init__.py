@@ -2,7 +2,11 @@
 
 from bot.store.db import Store, default_url, open_store
 from bot.store.models import (
+    AlertEvent,
+    AlertItem,
+    AlertMessage,
     AuditLog,
+    CampaignVersion,
     Channel,
     ChannelState,
     ChannelToken,
@@ -20,7 +24,11 @@ from bot.store.models import (
 )
 
 __all__ = [
+    "AlertEvent",
+    "AlertItem",
+    "AlertMessage",
     "AuditLog",
+    "CampaignVersion",
     "Channel",
     "ChannelState",
     "ChannelToken",

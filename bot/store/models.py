@@ -223,3 +223,70 @@ class Meta(SQLModel, table=True):
 
     key: str = Field(primary_key=True)
     value: str
+
+
+# --- issue 11: last known good campaign version, alerts to people ------------------------------
+
+
+class CampaignVersion(SQLModel, table=True):
+    """A snapshot of a campaign folder that validated: the raw text of every campaign file.
+
+    When the folder later fails validation, the bot rebuilds the campaign from the newest row
+    (see bot.lastgood) and keeps running on it. Images are referenced by path, not stored.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    config_hash: str = Field(index=True)  # Campaign.config_hash of the version
+    files: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # rel path -> text
+    assets: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, default=list))
+    loaded_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class AlertEvent(SQLModel, table=True):
+    """Something a person must hear about; ``key`` makes every event unique, so it is told once."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    kind: str = Field(index=True)  # folder | channel | failure | milestone | metrics (the config's lists)
+    type: str  # folder.invalid, folder.valid, channel.held, channel.released, delivery.failed, …
+    subject: str | None = None  # channel id, unit id, file…
+    unit_id: str | None = None  # the unit whose own contacts are told too
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    at: datetime = Field(default_factory=utcnow, index=True)
+    routed: bool = Field(default=False, index=True)  # recipients resolved into AlertItem rows
+
+
+class AlertMessage(SQLModel, table=True):
+    """One message to one recipient, written with its Message-ID *before* it is sent.
+
+    ``state`` pending → sending (claimed under a lease by one process) → sent | retry | failed.
+    """
+
+    __table_args__ = (Index("ix_alertmessage_due", "state", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    recipient: str = Field(index=True)  # an e-mail address, or "apprise:<hash>" (never the URL: it holds secrets)
+    type: str  # the event type, for the storm cap
+    message_id: str = Field(unique=True)
+    subject: str
+    text: str
+    html: str
+    events: int = 0
+    state: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    sent_at: datetime | None = None
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class AlertItem(SQLModel, table=True):
+    """An event owed to one recipient; ``message`` is set when a message carries it."""
+
+    __table_args__ = (UniqueConstraint("event_id", "recipient", name="uq_alertitem"),)
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(index=True)
+    recipient: str = Field(index=True)
+    type: str
+    message: int | None = Field(default=None, index=True)
