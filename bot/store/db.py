@@ -1,9 +1,17 @@
-"""Opening the store: engine, automatic migrations, sessions, the audit log."""
+"""Opening the store: engine, automatic migrations, sessions, the audit log.
+
+Also what keeps the store safe on a shared machine (issue 12): the SQLite file and its journal
+are 0600 in a 0700 folder (they hold the content, the audit log and the encrypted Zalo tokens);
+a bad or unreachable ``CAMPAIGN_DB_URL`` is a :class:`StoreError` with a Vietnamese message and
+the password masked; and :func:`tick_lock` keeps two ticks off one SQLite store.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +19,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import event, exc, text
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from bot.store.models import AuditLog
@@ -27,8 +35,66 @@ def default_url(workspace: Path, env: Mapping[str, str] | None = None) -> str:
     if url:
         return url
     folder = workspace / ".campaign"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _private_folder(folder)
     return f"sqlite:///{folder / 'campaign.db'}"
+
+
+def _private_folder(folder: Path) -> None:
+    """0700; 0711 when the campaign's media folder lives inside it (``.campaign/media`` in the
+    sample): the web server may then reach the images by name but cannot list or read the store."""
+    mode = 0o711 if (folder / "media").is_dir() else 0o700
+    try:
+        if folder.stat().st_mode & 0o777 != mode:
+            folder.chmod(mode)
+    except OSError:
+        pass  # not ours (a shared folder): the files themselves are still 0600
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for other stores and in-memory SQLite)."""
+    if not url.startswith("sqlite"):
+        return None
+    try:
+        database = make_url(url).database
+    except exc.ArgumentError:
+        return None
+    return Path(database) if database and database != ":memory:" else None
+
+
+def _private_files(db: Path) -> None:
+    """The database and its journal (-wal, -shm, -journal) readable by the owner only."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path = db.with_name(db.name + suffix)
+        try:
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except OSError:
+            pass
+
+
+class StoreError(Exception):
+    """The store cannot be opened. The message is Vietnamese, names the fix and never the password."""
+
+
+def masked(url: str) -> str:
+    """The URL with its password hidden, also when the URL does not parse."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - any malformed text: show only the scheme
+        return (url.split(":", 1)[0] + "://…") if ":" in url else "(không đọc được)"
+
+
+def _reason(error: BaseException, url: str) -> str:
+    """A short reason without the password (drivers sometimes echo the connection string)."""
+    text = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:200] if str(error).strip() else ""
+    try:
+        password = make_url(url).password
+    except Exception:  # noqa: BLE001
+        password = None
+    if password:
+        text = text.replace(str(password), "***")
+    return text or type(error).__name__
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -95,6 +161,69 @@ class Store:
 
 
 def open_store(url: str) -> Store:
-    engine = make_engine(url)
-    migrate(engine)
+    """Open (and migrate) the store; :class:`StoreError` with a Vietnamese message if it cannot be."""
+    db = sqlite_path(url)
+    try:
+        if db is not None and not db.exists() and db.parent.is_dir():
+            os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))  # created private, never 0644 first
+        engine = make_engine(url)
+    except (exc.ArgumentError, exc.NoSuchModuleError, ValueError, TypeError) as error:
+        raise StoreError(
+            f"CAMPAIGN_DB_URL không hợp lệ ({masked(url)}): {_reason(error, url)}. Cách sửa: ghi như "
+            "postgresql://campaign:MẬT_KHẨU@máy-chủ:5432/campaign, hoặc xóa dòng này để dùng SQLite trong .campaign/"
+        ) from None
+    except OSError as error:
+        raise StoreError(f"không tạo được tệp dữ liệu {db}: {error.strerror or error}. "
+                         "Cách sửa: kiểm tra quyền ghi thư mục") from None
+    try:
+        migrate(engine)
+    except (exc.OperationalError, exc.InterfaceError, exc.DBAPIError, OSError) as error:
+        engine.dispose()
+        raise StoreError(
+            f"không kết nối được dữ liệu {masked(url)}: {_reason(error, url)}. Cách sửa: kiểm tra máy chủ, "
+            "cổng, tên người dùng và mật khẩu trong CAMPAIGN_DB_URL (tệp .env), và máy chủ đang chạy"
+        ) from None
+    if db is not None:
+        _private_files(db)
     return Store(engine=engine, url=url)
+
+
+TICK_WAIT_SECONDS = 120.0
+
+
+@contextmanager
+def tick_lock(
+    store: Store, *, wait: float = TICK_WAIT_SECONDS, on_wait: Callable[[], None] | None = None
+) -> Iterator[bool]:
+    """Hold the tick lock of a SQLite store for one pass: yields True when held, False when
+    another pass kept it for ``wait`` seconds (two ticks at once ended in ``IntegrityError``).
+
+    A file lock beside the database (``campaign.db.lock``): the kernel releases it when the
+    process dies, so a killed tick never blocks the next one. PostgreSQL stores need none (claims
+    use SKIP LOCKED and the planner an advisory lock) and an in-memory store is private."""
+    db = sqlite_path(store.url)
+    if db is None:
+        yield True
+        return
+    fd = os.open(db.with_name(db.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                if not told and on_wait is not None:
+                    on_wait()
+                    told = True
+                time.sleep(0.5)
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -207,6 +207,12 @@ class MetricReading(SQLModel, table=True):
     at: datetime
     source: str | None = None
     imported_at: datetime = Field(default_factory=utcnow)
+    # ok: counts · held: a suspicious jump waiting for `metrics confirm` · dropped: removed by
+    # `metrics drop` (kept so that re-importing the same file does not bring it back). Issue 12.
+    status: str = Field(default="ok", index=True)
+    note: str | None = None  # why it is held or dropped (Vietnamese)
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
 
 
 class AuditLog(SQLModel, table=True):
