@@ -55,11 +55,12 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bot.files import atomic_write
-from bot.vn import nfc, ngay, ngay_gio, so, thu
+from bot.vn import nfc, ngay, ngay_gio, phan_tram_so, so, thu
 
 __all__ = [
     "RENDERER_VERSION",
@@ -87,7 +88,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Part of every cache key: bump it whenever a change here alters the pixels, so cached banners are redrawn.
-RENDERER_VERSION = "1"
+RENDERER_VERSION = "2"
 
 #: zlib level for PNG. Measured on the sample banner: level 6 (Pillow's default) about 19 ms and 77 KB, level 1 about
 #: 13 ms and 87 KB. A banner is encoded once and then uploaded to every channel, often over slow provincial links,
@@ -437,7 +438,31 @@ class ProgressElement(_Model):
     label_color: Colour | None = None
 
 
-_ELEMENT_MODELS: dict[str, type[_Model]] = {"image": ImageElement, "text": TextElement, "progress": ProgressElement}
+class ShadeElement(_Model):
+    """A translucent colour or gradient laid over what is below (a photo), so that text on it stays readable:
+    e.g. ``gradient: ["#00000000", "#000000d0"]`` darkens the lower part of a full-bleed photo under the title."""
+
+    type: Literal["shade"]
+    box: Box
+    color: Colour | None = None
+    gradient: tuple[Colour, Colour] | None = None
+    direction: Literal["vertical", "horizontal", "diagonal"] = "vertical"
+
+    @model_validator(mode="after")
+    def _one_fill(self) -> ShadeElement:
+        if (self.color is None) == (self.gradient is None):
+            raise ValueError(
+                'lớp phủ (shade) cần đúng một trong color hoặc gradient | fix: ví dụ gradient: ["#00000000", "#000000d0"]'
+            )
+        return self
+
+
+_ELEMENT_MODELS: dict[str, type[_Model]] = {
+    "image": ImageElement,
+    "text": TextElement,
+    "progress": ProgressElement,
+    "shade": ShadeElement,
+}
 
 
 def _elements_before(value: Any) -> Any:
@@ -449,7 +474,7 @@ def _elements_before(value: Any) -> Any:
     result: list[Any] = []
     errors: list[InitErrorDetails] = []
     for index, item in enumerate(value):
-        if isinstance(item, ImageElement | TextElement | ProgressElement):
+        if isinstance(item, ImageElement | TextElement | ProgressElement | ShadeElement):
             result.append(item)
             continue
         kind = item.get("type") if isinstance(item, Mapping) else None
@@ -460,10 +485,10 @@ def _elements_before(value: Any) -> Any:
                 errors.append(_custom("element_type", message, (index,), item))
             elif "type" not in item:
                 errors.append(
-                    _custom("missing", "thiếu khóa type | fix: thêm type: image, text hoặc progress", (index,), item)
+                    _custom("missing", "thiếu khóa type | fix: thêm type: image, text, progress hoặc shade", (index,), item)
                 )
             else:
-                message = f"loại phần tử không có: {kind!r} | fix: dùng một trong: image, text, progress"
+                message = f"loại phần tử không có: {kind!r} | fix: dùng một trong: image, text, progress, shade"
                 errors.append(_custom("element_type", message, (index, "type"), kind))
             continue
         element = _validate_choice(item, model, (index,), errors)
@@ -474,7 +499,20 @@ def _elements_before(value: Any) -> Any:
     return tuple(result)
 
 
-Element = ImageElement | TextElement | ProgressElement
+Element = ImageElement | TextElement | ProgressElement | ShadeElement
+
+
+def _check_kind(value: Any) -> str:
+    """A kind in ``kinds:`` must be a story kind (a typo would silently leave that kind on the default template)."""
+    from difflib import get_close_matches
+
+    from bot.load import KINDS
+
+    if isinstance(value, str) and value in KINDS:
+        return value
+    close = get_close_matches(str(value), KINDS, n=1)
+    hint = f"có phải ý bạn là '{close[0]}'? " if close else ""
+    raise ValueError(f"loại bài không có: {value!r} | fix: {hint}dùng một trong: {', '.join(KINDS)}")
 
 
 class BannerTemplate(_Model):
@@ -483,6 +521,9 @@ class BannerTemplate(_Model):
     id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")]
     size: tuple[Annotated[int, Strict(), Field(ge=1, le=4096)], Annotated[int, Strict(), Field(ge=1, le=4096)]]
     background: Background = Field(default_factory=lambda: ColorBackground(color="#ffffff"))
+    #: The kinds of story (``kind:`` in the front matter) that get this template when the story names none, so
+    #: that the staff choose a layout per kind here and per story with ``banner:`` in the story.
+    kinds: tuple[Annotated[str, BeforeValidator(_check_kind)], ...] = ()
     elements: Annotated[tuple[Element, ...], BeforeValidator(_elements_before)] = ()
 
     @field_validator("elements")
@@ -860,8 +901,13 @@ def layout_text(
     align: str = "left",
     valign: str = "top",
     uppercase: bool = False,
+    keep: tuple[str, ...] = (),
 ) -> TextLayout:
     """Fit ``text`` into a ``width``×``height`` box.
+
+    Line breaks are balanced once the size is known (see :func:`_balance`): the same number of lines as a greedy
+    wrap, of even lengths, never one word alone on the last line, and no break inside a name (``keep``: unit and
+    author names; runs of capitalised words such as "Ninh Thuận" or "Hồ Chí Minh") where another break will do.
 
     The largest size from ``size`` down to ``min_size`` at which the words wrap into at most ``max_lines`` lines
     (default: as many as the height allows) and the block's ink fits the box. Sizes are searched by bisection
@@ -872,7 +918,7 @@ def layout_text(
 
     Results are memoized: the same title or unit name recurs on the banners of many units and channels.
     """
-    return _layout_cached(text, width, height, size, min_size, max_lines, weight, align, valign, uppercase)
+    return _layout_cached(text, width, height, size, min_size, max_lines, weight, align, valign, uppercase, keep)
 
 
 @lru_cache(maxsize=4096)
@@ -887,6 +933,7 @@ def _layout_cached(
     align: str,
     valign: str,
     uppercase: bool,
+    keep: tuple[str, ...] = (),
 ) -> TextLayout:
     if weight not in WEIGHTS:
         raise ValueError(f"unknown weight {weight!r}")
@@ -963,7 +1010,163 @@ def _layout_cached(
     if fit is None:
         log.warning("chữ %r không vừa ô %dx%d ở bất kỳ cỡ nào; bỏ qua", text[:40], width, height)
         return TextLayout(size, weight, (), (), (0, 0, 0, 0), 0.0, truncated=True)
+    if not fit.truncated and not fit.broken and len(fit.lines) > 1:
+        face = _face(weight, fit.size)
+        pitch = fit.size * pitch_em
+        spare = int(line_limit(face, pitch)) - len(fit.lines)
+        balanced = _balance(paragraphs, fit.lines, face, width, keep, uppercase, spare)
+        if balanced != fit.lines and _fits(face, balanced, pitch, width, height):
+            fit.lines = balanced
     return _place(fit, weight, pitch_em, width, height, align, valign)
+
+
+# Line balancing. Costs are in units of width²: a line's cost is its slack squared (so the total is least when the
+# lines are even), and each rule below costs more than any amount of slack, in this order of importance.
+_ORPHAN = 8.0  # one word alone on the last line
+_NAME = 4.0  # a break inside a run of capitalised words: a place or a person ("Ninh / Thuận", "Hồ Chí / Minh")
+_KNOWN = 2.0  # a break inside a known name (the unit's, an author's) that is not already a capitalised run
+_NUMBER = 1.0  # a number parted from what it counts ("15 / tác giả")
+_QUOTED = 0.5  # a break inside a short quoted name ("“Tháng cao / điểm sáng kiến”"), when a line can hold it
+_DASH = 1.0  # a line that begins with a dash (the dash stays at the end of the line before)
+_CLAUSE = -0.1  # a small bonus for a break after a comma, a colon or a dash, where a reader pauses anyway
+_OPENING = "\"'“‘«([„"
+_CLOSING = "\"'”’»)].,;:!?…"
+_DASHES = {"–", "—", "-"}
+
+
+def _bare(word: str) -> str:
+    return word.strip(_OPENING + _CLOSING).casefold()
+
+
+def _capitalised(word: str) -> bool:
+    letters = word.lstrip(_OPENING)
+    return bool(letters) and letters[0].isupper()
+
+
+def _glue(words: list[str], keep: tuple[str, ...], all_caps: bool) -> list[float]:
+    """The cost of breaking after each word (the last entry is unused): see the constants above."""
+    glue = [0.0] * len(words)
+    for i in range(len(words) - 1):
+        left, right = words[i], words[i + 1]
+        ends_clause = left[-1:] in _CLOSING and left[-1:] not in "\"'”’»)" or left in _DASHES
+        if not all_caps and not ends_clause and _capitalised(left) and _capitalised(right):
+            glue[i] += _NAME
+        if re.fullmatch(r"[\d.,%]+", left.strip(_OPENING)) and right not in _DASHES and not ends_clause:
+            glue[i] += _NUMBER
+        if right in _DASHES:
+            glue[i] += _DASH
+        if left[-1:] in ",:;" or left in _DASHES:
+            glue[i] += _CLAUSE
+    start: int | None = None
+    for i, word in enumerate(words):
+        if word.startswith("“") and "”" not in word:
+            start = i
+        elif start is not None and "”" in word:
+            if i - start < 6:  # a name or a motto; a long quotation may break anywhere
+                for k in range(start, i):
+                    glue[k] += _QUOTED
+            start = None
+    bare = [_bare(word) for word in words]
+    for phrase in keep:
+        parts = [_bare(part) for part in nfc(phrase).split() if _bare(part)]
+        if len(parts) < 2:
+            continue
+        for start in range(len(words) - len(parts) + 1):
+            if bare[start : start + len(parts)] == parts:
+                for i in range(start, start + len(parts) - 1):
+                    glue[i] = max(glue[i], _KNOWN)
+    return glue
+
+
+def _balance(
+    paragraphs: list[list[str]],
+    greedy: list[str],
+    face: _Face,
+    width: int,
+    keep: tuple[str, ...],
+    all_caps: bool,
+    spare: int = 0,
+) -> list[str]:
+    """The greedy lines rearranged: per paragraph, the same number of lines as greedy wrapping, chosen by dynamic
+    programming for the least cost (even lengths; the orphan, name, number and dash rules). Greedy leaves
+    "tỉnh Ninh / Thuận" or one word alone under two full lines; a reader sees the title as a block instead.
+    When no arrangement with that many lines avoids breaking a rule and the box has room (``spare`` lines), one
+    more line is used. Falls back to the greedy lines if the paragraphs do not match them (never expected)."""
+    out: list[str] = []
+    at = 0
+    for words in paragraphs:
+        if not words:
+            out.append("")
+            at += 1
+            continue
+        count = 0
+        joined = " ".join(words)
+        taken = ""
+        while at + count < len(greedy) and taken != joined:
+            taken = greedy[at + count] if not taken else f"{taken} {greedy[at + count]}"
+            count += 1
+        if taken != joined:
+            return greedy
+        at += count
+        lines, cost = _balance_paragraph(words, count, face, width, keep, all_caps)
+        if spare > 0 and cost >= float(width) ** 2 and count < len(words):
+            more, more_cost = _balance_paragraph(words, count + 1, face, width, keep, all_caps)
+            if more_cost < cost:
+                lines, spare = more, spare - 1
+        out.extend(lines)
+    return out if at == len(greedy) else greedy
+
+
+def _balance_paragraph(
+    words: list[str], count: int, face: _Face, width: int, keep: tuple[str, ...], all_caps: bool
+) -> tuple[list[str], float]:
+    """The best ``count`` lines for one paragraph and their cost (see the constants above)."""
+    n = len(words)
+    if count <= 1:
+        return [" ".join(words)], 0.0
+    glue = _glue(words, keep, all_caps)
+    unit = float(width) ** 2
+    # cost[i][j]: the line words[i:j] (slack²), None when it does not fit; the width grows with j, so stop there.
+    cost: list[dict[int, float]] = [{} for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n + 1):
+            used = face.width(" ".join(words[i:j]))
+            if used > width:
+                break
+            cost[i][j] = float(width - used) ** 2
+    inf = math.inf
+    best = [[inf] * (n + 1) for _ in range(count + 1)]
+    back = [[0] * (n + 1) for _ in range(count + 1)]
+    best[0][0] = 0.0
+    for k in range(1, count + 1):
+        for j in range(1, n + 1):
+            for i in range(j - 1, -1, -1):
+                line = cost[i].get(j)
+                if line is None:
+                    break  # a longer line (smaller i) does not fit either
+                if best[k - 1][i] == inf:
+                    continue
+                total = best[k - 1][i] + line
+                if j < n:
+                    total += glue[j - 1] * unit
+                if k == count and j == n and j - i == 1 and n > 1:
+                    total += _ORPHAN * unit
+                if total < best[k][j]:
+                    best[k][j], back[k][j] = total, i
+    if best[count][n] == inf:
+        return _greedy_paragraph(words, face, width), inf
+    lines: list[str] = []
+    j = n
+    for k in range(count, 0, -1):
+        i = back[k][j]
+        lines.append(" ".join(words[i:j]))
+        j = i
+    return lines[::-1], best[count][n]
+
+
+def _greedy_paragraph(words: list[str], face: _Face, width: int) -> list[str]:
+    wrapped = _wrap([words], face, width, False, math.inf)
+    return wrapped[0] if wrapped else [" ".join(words)]
 
 
 def _place(fit: _Fit, weight: str, pitch_em: float, width: int, height: int, align: str, valign: str) -> TextLayout:
@@ -1124,12 +1327,22 @@ def _paint(
     _composite(target, solid, xy)
 
 
-def _draw_text(canvas: Image.Image, element: TextElement, context: Mapping[str, Any]) -> None:
-    text = render_string(element.text, context)
-    if not text.strip():
-        return
-    x, y, width, height = element.box
-    layout = layout_text(
+def keep_phrases(context: Mapping[str, Any]) -> tuple[str, ...]:
+    """Names that a line break should not split: the unit's name and short name, and the ``names`` the caller
+    passes (every unit of the campaign, the story's authors). Sorted, so that they can be part of a cache key."""
+    found: set[str] = set()
+    unit = context.get("unit")
+    if isinstance(unit, Mapping):
+        found.update(str(unit.get(key) or "") for key in ("name", "short_name"))
+    names = context.get("names")
+    if isinstance(names, list | tuple | set | frozenset):
+        found.update(str(name) for name in names if name)
+    return tuple(sorted(nfc(name).strip() for name in found if name and " " in str(name).strip()))
+
+
+def _text_layout(element: TextElement, text: str, keep: tuple[str, ...]) -> TextLayout:
+    _, _, width, height = element.box
+    return layout_text(
         text,
         width,
         height,
@@ -1140,7 +1353,16 @@ def _draw_text(canvas: Image.Image, element: TextElement, context: Mapping[str, 
         align=element.align,
         valign=element.valign,
         uppercase=element.uppercase,
+        keep=keep,
     )
+
+
+def _draw_text(canvas: Image.Image, element: TextElement, context: Mapping[str, Any]) -> None:
+    text = render_string(element.text, context)
+    if not text.strip():
+        return
+    x, y, width, height = element.box
+    layout = _text_layout(element, text, keep_phrases(context))
     if not layout.lines:
         return
     font = get_font(layout.weight, layout.size)
@@ -1236,7 +1458,7 @@ def _draw_progress(canvas: Image.Image, element: ProgressElement, context: Mappi
     if element.label:
         # The caller's percent (a milestone's "108,8") wins, so the banner and the post say the same number.
         given = context.get("percent")
-        percent = given if given not in (None, "") else round(ratio * 100)
+        percent = given if given not in (None, "") else phan_tram_so(ratio * 100)
         label_context = {**context, "value": _number(value), "max": _number(maximum), "percent": percent}
         label = render_string(element.label, label_context)
         pad = min(height // 2, width // 8)
@@ -1272,6 +1494,16 @@ def _draw_progress(canvas: Image.Image, element: ProgressElement, context: Mappi
     _composite(canvas, layer, (x, y))
 
 
+def _draw_shade(canvas: Image.Image, element: ShadeElement) -> None:
+    x, y, width, height = element.box
+    if element.gradient is not None:
+        start, end = element.gradient
+        layer = _gradient(width, height, start, end, element.direction).convert("RGBA")
+    else:
+        layer = Image.new("RGBA", (width, height), rgba(element.color or "#00000000"))
+    _composite(canvas, layer, (x, y))
+
+
 def _draw_image(canvas: Image.Image, element: ImageElement, asset: _Asset) -> None:
     x, y, width, height = element.box
     image, dx, dy = _fitted(asset, width, height, element.fit)
@@ -1302,7 +1534,9 @@ def _collect_assets(
         if source in assets:
             continue
         try:
-            data = path.read_bytes()
+            from bot.images import banner_bytes
+
+            data = banner_bytes(path)  # a large logo or photo reduced once and cached (bot.images)
         except OSError as exc:
             raise BannerError(f"mẫu banner {template.id}: không đọc được ảnh {path}: {exc.strerror or exc}") from exc
         assets[source] = _Asset(path, data, hashlib.sha256(data).hexdigest())
@@ -1319,6 +1553,8 @@ def _draw(
                 _draw_text(canvas, element, context)
             elif isinstance(element, ProgressElement):
                 _draw_progress(canvas, element, context)
+            elif isinstance(element, ShadeElement):
+                _draw_shade(canvas, element)
             elif index in sources:
                 _draw_image(canvas, element, assets[sources[index]])
         except BannerError as exc:
@@ -1364,7 +1600,7 @@ def _used_names(template: BannerTemplate) -> frozenset[str]:
             sources.append(element.text)
         elif isinstance(element, ImageElement):
             sources.append(element.src)
-        else:
+        elif isinstance(element, ProgressElement):
             sources.extend([element.value, element.max, element.label or ""])
     for source in sources:
         if _is_templated(source):
@@ -1391,6 +1627,7 @@ def banner_key(template: BannerTemplate, context: Mapping[str, Any], assets: Map
         "engine": layout_engine_name(),
         "template": template.model_dump(mode="json"),
         "context": _plain({key: value for key, value in context.items() if key in used}),
+        "keep": list(keep_phrases(context)),
         "assets": {source: asset.digest for source, asset in assets.items()},
     }
     blob = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))
@@ -1414,3 +1651,113 @@ def render_banner(template: BannerTemplate, context: Mapping[str, Any], assets_r
     image.save(encoded, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     atomic_write(target, encoded.getvalue())
     return target
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# What the staff should hear before posting: text that had to be cut, layouts that use the story's photo.
+
+
+def uses_photo(template: BannerTemplate) -> bool:
+    """True when the template draws the story's photo (an expression reads ``photo``): such a banner is drawn even
+    for a story that has photos, since the photo is part of it."""
+    return "photo" in _used_names(template)
+
+
+_FIELD_NAMES = {
+    "title": "tiêu đề (title)",
+    "summary": "tóm tắt (summary)",
+    "slogan": "khẩu hiệu",
+    "unit": "tên đơn vị",
+    "campaign": "tên chiến dịch",
+    "kind_label": "loại bài",
+}
+
+
+def _what(element: TextElement) -> str:
+    names = sorted(_used_names_of(element.text))
+    for name in names:
+        if name in _FIELD_NAMES:
+            return _FIELD_NAMES[name]
+    return f"ô chữ “{element.text[:40]}”"
+
+
+def _used_names_of(source: str) -> set[str]:
+    return set(meta.find_undeclared_variables(_ENV.parse(source))) if _is_templated(source) else set()
+
+
+def fit_warnings(template: BannerTemplate, context: Mapping[str, Any]) -> list[str]:
+    """Vietnamese warnings for every text of this banner that does not fit as written: cut with "…", a word broken
+    between letters, shrunk below ``min_size``, or dropped. ``check`` and ``preview`` call this (through
+    :func:`campaign_fit_warnings`) so that a long title is shortened by a person before the banner goes out,
+    rather than posted as "…sản…". Each message ends with " | fix: …". Empty when everything fits."""
+    out: list[str] = []
+    keep = keep_phrases(context)
+    for element in template.elements:
+        if not isinstance(element, TextElement):
+            continue
+        try:
+            text = render_string(element.text, context)
+        except BannerError as exc:
+            out.append(f"mẫu banner {template.id}: {exc} | fix: sửa biểu thức trong banners/{template.id}")
+            continue
+        if not text.strip():
+            continue
+        layout = _text_layout(element, text, keep)
+        what = _what(element)
+        box = "×".join(str(v) for v in element.box[2:])
+        smallest = element.min_size or element.size
+        if not layout.lines:
+            out.append(
+                f"mẫu banner {template.id}: {what} “{text}” không vừa ô {box} ở bất kỳ cỡ chữ nào nên bị bỏ "
+                f"| fix: rút ngắn, hoặc tăng kích thước ô trong mẫu {template.id}"
+            )
+        elif layout.truncated:
+            shown = " / ".join(layout.lines)
+            kept = len(" ".join(layout.lines).rstrip(ELLIPSIS).rstrip())
+            out.append(
+                f"mẫu banner {template.id}: {what} quá dài, bị cắt thành “{shown}” (cỡ chữ {layout.size}, "
+                f"{so(len(layout.lines))} dòng) | fix: rút {what} còn khoảng {so(max(1, kept))} ký tự "
+                f"(hiện có {so(len(text))}), hoặc chọn mẫu banner khác (banner: trong bài)"
+            )
+        elif layout.broken_words:
+            out.append(
+                f"mẫu banner {template.id}: {what} có một từ quá dài, bị ngắt giữa chừng "
+                f"(“{' / '.join(layout.lines)}”) | fix: rút ngắn từ đó hoặc thêm khoảng trắng"
+            )
+        elif layout.size < smallest:
+            out.append(
+                f"mẫu banner {template.id}: {what} phải thu xuống cỡ {layout.size}, nhỏ hơn min_size {smallest}, "
+                f"khó đọc | fix: rút ngắn {what}"
+            )
+    return out
+
+
+def campaign_fit_warnings(campaign: Any) -> list[str]:
+    """:func:`fit_warnings` for the banner of every story of a loaded campaign (drafts too: better to hear it before
+    approval), each prefixed with the story's file. Stories that get no banner (a photo and no banner template that
+    uses it) are skipped. Pure: reads the campaign, draws nothing, writes nothing."""
+    from bot.posts import banner_context, banner_id, wants_banner
+    from bot.store.models import ContentItem
+
+    out: list[str] = []
+    for story in campaign.stories:
+        front = story.front
+        item = ContentItem(
+            id=story.id,
+            title=nfc(front.title),
+            kind=front.kind,
+            unit_id=front.unit,
+            banner=front.banner,
+            image=story.images[0] if story.images else None,
+            images=list(story.images),
+            banner_data={"summary": front.summary} if front.summary else {},
+            approved_at=campaign.local_datetime(front.approved_at) if front.approved_at else None,
+        )
+        if not wants_banner(item, campaign):
+            continue
+        tid = banner_id(item, campaign)
+        if tid is None:
+            continue
+        for message in fit_warnings(campaign.banners[tid], banner_context(item, campaign)):
+            out.append(f"{story.source}: {message}")
+    return out

@@ -101,17 +101,40 @@ def banner_context(
         "date": ngay(when.astimezone(campaign.tz)) if when else "",
         "value": unit_metrics.get("initiatives"),
         "max": author.target,
+        # The story's first photo (absolute path), for the templates that lay the title over it.
+        "photo": str(campaign.workspace / content.image) if content.image else "",
+        # Names a banner line should not break inside (bot.banners.keep_phrases).
+        "names": sorted({n for u in campaign.units for n in (u.name, u.short_name) if n}),
     }
     ctx.update(content.banner_data or {})
     return ctx
 
 
 def banner_id(content: ContentItem, campaign: Campaign) -> str | None:
-    """The story's template, else the one named after its kind, else ``story``."""
-    for candidate in (content.banner, content.kind, "story"):
+    """The story's template (``banner:``), else the first template (by id) whose ``kinds:`` lists the story's kind,
+    else the one named after its kind, else ``story``."""
+    if content.banner and content.banner in campaign.banners:
+        return content.banner
+    for tid in sorted(campaign.banners):
+        if content.kind in getattr(campaign.banners[tid], "kinds", ()):
+            return tid
+    for candidate in (content.kind, "story"):
         if candidate and candidate in campaign.banners:
             return candidate
     return None
+
+
+def wants_banner(content: ContentItem, campaign: Campaign) -> bool:
+    """A banner is drawn for a story without photos, for one that names a template, and for one whose template
+    lays the title over its photo (otherwise the photos are posted as they are)."""
+    if not (content.images or content.image) or content.banner:
+        return True
+    tid = banner_id(content, campaign)
+    if tid is None:
+        return False
+    from bot.banners import uses_photo
+
+    return uses_photo(campaign.banners[tid])
 
 
 def render_banner_for(
@@ -134,7 +157,7 @@ def images_for(content: ContentItem, campaign: Campaign, metrics: dict[str, dict
     """Photos of the story; a banner first when the story has no photo or names a template."""
     photos = [campaign.workspace / p for p in (content.images or ([content.image] if content.image else []))]
     images: list[Path] = []
-    if not photos or content.banner:
+    if wants_banner(content, campaign):
         banner = render_banner_for(content, campaign, metrics)
         if banner is not None:
             images.append(banner)

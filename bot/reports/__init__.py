@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot.files import atomic_write_text  # noqa: F401  (re-exported for preview and report)
 from bot.load import KIND_LABELS
-from bot.vn import TZ, ngay, ngay_gio, so, thu
+from bot.vn import TZ, ngay, ngay_gio, phan_tram, so, thu  # noqa: F401  (phan_tram re-exported)
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -54,14 +54,6 @@ def platform_label(platform: str) -> str:
 
 def kind_label(kind: str) -> str:
     return KIND_LABELS.get(kind, kind)
-
-
-def phan_tram(value: float | None, decimals: int = 1) -> str:
-    """45,5% — a percent the Vietnamese way (empty when unknown)."""
-    if value is None:
-        return ""
-    rounded = round(value, decimals)
-    return so(rounded, decimals if rounded != int(rounded) else 0) + "%"
 
 
 def gio(value: datetime | None, tz: ZoneInfo = TZ) -> str:
