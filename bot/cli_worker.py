@@ -101,7 +101,7 @@ def worker(obj: Ctx, batch: int, concurrency: int, once: bool, owner: str | None
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     click.echo(
-        f"Worker {w.owner}: {concurrency} kênh song song, nhận {batch} kênh một lần; dữ liệu: {store.display_url()}"
+        f"Worker {w.name}: {concurrency} kênh song song, nhận {batch} kênh một lần; dữ liệu: {store.display_url()}"
     )
     totals: Counter[str] = Counter()
     reload_at = time.monotonic() + RELOAD_EVERY
@@ -132,7 +132,7 @@ def worker(obj: Ctx, batch: int, concurrency: int, once: bool, owner: str | None
             outcomes = Counter({k: v for k, v in report.outcomes.items() if v})
             totals.update(outcomes)
             if outcomes:
-                click.echo(pass_line(w.owner, outcomes, campaign.tz))
+                click.echo(pass_line(w.name, outcomes, campaign.tz))
                 sys.stdout.flush()
             worked = sum(v for k, v in outcomes.items() if k != "reclaimed")
             if once and not worked:
@@ -141,7 +141,7 @@ def worker(obj: Ctx, batch: int, concurrency: int, once: bool, owner: str | None
                 stop.wait(poll)
     finally:
         w.close()
-    click.echo(f"Đã dừng. {pass_line(w.owner, totals, campaign.tz)}")
+    click.echo(f"Đã dừng. {pass_line(w.name, totals, campaign.tz)}")
 
 
 commands = [worker]

@@ -89,8 +89,8 @@ def tick(
         try:
             report.worker = w.run_once(now)
             if lead:
-                report.worker.engagement_read = w.read_engagement(now)
-                w.keep_tokens_alive(now)
+                report.worker.engagement_read = w.read_engagement()
+                w.keep_tokens_alive()
         finally:
             if own_worker:
                 w.close()

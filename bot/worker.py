@@ -40,7 +40,7 @@ import os
 import random
 import socket
 import threading
-import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_, true, update
+from sqlalchemy import and_, case, exists, func, literal, or_, true, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
@@ -65,6 +65,7 @@ from bot.channels import (
     open_channel,
 )
 from bot.channels.outbox import OutboxChannel
+from bot.clock import Clock
 from bot.load import Campaign
 from bot.plan import in_quiet_hours
 from bot.posts import build_post, images_for
@@ -93,6 +94,8 @@ LEASE = timedelta(minutes=5)  # CAMPAIGN_LEASE_SECONDS
 # a creating call), the platform may still be working on it: the channel waits this long before any
 # other post or the reconcile check (CAMPAIGN_SETTLE_SECONDS).
 SETTLE = 60.0
+# The lease owner of a delivery that waits out its settle window after an unclear answer (see Worker._settle).
+SETTLING = "|settle"
 PER_CHANNEL_PER_RUN = 25
 BATCH = 8  # channels (each with its first delivery) claimed per transaction
 ENGAGEMENT_EVERY = timedelta(hours=6)
@@ -166,7 +169,12 @@ class Worker:
         self.campaign = campaign
         self.store = store
         self.env = env
-        self.owner = owner or default_owner()
+        # The name on this process's claims: the given name (host:pid by default) and an incarnation
+        # mark, so a worker restarted under the same --owner never mistakes a dead one's claims for its own.
+        self.name = owner or default_owner()
+        self.owner = f"{self.name}#{uuid.uuid4().hex[:6]}"
+        # Every decision about time reads this clock where it is made (see bot.clock).
+        self.clock = Clock()
         self.max_workers = max_workers
         self.force_outbox = force_outbox
         self.on_delivery = on_delivery
@@ -184,12 +192,11 @@ class Worker:
             from bot.channels.facebook import new_session
 
             transport = new_session(pool_maxsize=max(4, max_workers))
-        self.ctx = ChannelContext(campaign.workspace, store, env, campaign, transport, clock=self.clock)
+        self.ctx = ChannelContext(campaign.workspace, store, env, campaign, transport, clock=self.clock.now)
         self._channels: dict[str, Channel] = {}
         self._lock = threading.Lock()
         self._held: set[str] = set()  # channel leases this worker holds
         self._sending: set[int] = set()  # deliveries this worker moved to 'sending' and has not settled
-        self._pass: tuple[datetime, float] | None = None  # (now of the pass, monotonic start)
         self._content: dict[int, ContentItem | None] = {}  # read in the claiming transaction, for deliver()
         with store.session() as s:
             rows = s.exec(select(ChannelRow)).all()
@@ -232,17 +239,6 @@ class Worker:
 
     # --- time and leases ----------------------------------------------------------------------
 
-    def clock(self) -> datetime:
-        """What channels see as now: the pass's moment (simulated in `tick --now` and the demo), else real time."""
-        return self._now(self._pass[0]) if self._pass is not None else utcnow()
-
-    def _now(self, now: datetime) -> datetime:
-        """``now`` moved on by the real time spent in the current pass, so leases outlive long passes."""
-        if self._pass is None:
-            return now
-        base, started = self._pass
-        return max(now, base + timedelta(seconds=time.monotonic() - started))
-
     def _channel_free(self, now: datetime) -> ColumnElement[bool]:
         """A channel this worker may lease now: active, not paused, its lease free, expired or ours,
         and no delivery of it in 'sending' (a call may still be in flight)."""
@@ -272,7 +268,8 @@ class Worker:
         app = aliased(ChannelState)
         return ~exists().where(app.channel_id == literal("app:") + platform, col(app.paused_until) > now)
 
-    def _acquire(self, channel_id: str, now: datetime) -> bool:
+    def _acquire(self, channel_id: str) -> bool:
+        now = self.clock.now()
         with self.store.session() as s:
             result = s.execute(
                 update(ChannelState)
@@ -286,9 +283,10 @@ class Worker:
                 self._held.add(channel_id)
         return ok
 
-    def _release(self, channel_id: str, now: datetime | None = None) -> None:
+    def _release(self, channel_id: str) -> None:
         with self._lock:
             self._held.discard(channel_id)  # not renewed any more, even if the write below fails
+        now = self.clock.now()
         with self.store.session() as s:
             # lease_until keeps the release time: the channel that waited longest is served first.
             s.execute(
@@ -297,13 +295,13 @@ class Worker:
                 .values(lease_owner=None, lease_until=now)
             )
 
-    def renew_leases(self, now: datetime) -> None:
+    def renew_leases(self) -> None:
         """Push the end of every lease this worker holds to ``now + lease`` (the heartbeat)."""
         with self._lock:
             channels, ids = sorted(self._held), sorted(self._sending)
         if not channels and not ids:
             return
-        until = now + self.lease
+        until = self.clock.now() + self.lease
         with self.store.session() as s:
             if channels:
                 s.execute(
@@ -320,7 +318,7 @@ class Worker:
                 )
 
     @contextmanager
-    def _heartbeat(self, now: datetime) -> Iterator[None]:
+    def _heartbeat(self) -> Iterator[None]:
         if not self.heartbeat:
             yield
             return
@@ -330,7 +328,7 @@ class Worker:
         def beat() -> None:
             while not stop.wait(interval):
                 try:
-                    self.renew_leases(self._now(now))
+                    self.renew_leases()
                 except Exception as exc:  # noqa: BLE001 - the next beat tries again; leases are generous
                     log.warning("không gia hạn được quyền giữ (lease): %s", type(exc).__name__)
 
@@ -344,9 +342,10 @@ class Worker:
 
     # --- housekeeping ---------------------------------------------------------------------------
 
-    def release_renewed_holds(self, now: datetime) -> list[str]:
+    def release_renewed_holds(self) -> list[str]:
         """A held channel whose token variable now holds a different token is released."""
         released = []
+        now = self.clock.now()
         with self.store.session() as s:
             for st in s.exec(select(ChannelState).where(ChannelState.status == "held")).all():
                 row = self.rows.get(st.channel_id)
@@ -361,8 +360,33 @@ class Worker:
                 released.append(st.channel_id)
         return released
 
-    def reclaim_expired(self, now: datetime) -> int:
+    def release_settled(self) -> int:
+        """Deliveries whose unclear call has had its settle window: back to ``retry``, to be reconciled.
+
+        After a timeout or a dropped connection the delivery stays in ``sending`` under a settle
+        lease (see :meth:`_settle`), which keeps its channel closed to every worker for that long;
+        only then may a reconcile read (and, if the post is not there, a resend) follow."""
+        now = self.clock.now()
+        with self.store.session() as s:
+            result = s.execute(
+                update(Delivery)
+                .where(Delivery.state == DeliveryState.SENDING, col(Delivery.lease_until) < now,
+                       col(Delivery.lease_owner).like(f"%{SETTLING}"))
+                .values(
+                    state=DeliveryState.RETRY,
+                    needs_check=True,
+                    next_attempt_at=case((col(Delivery.next_attempt_at) > now, Delivery.next_attempt_at), else_=now),
+                    lease_owner=None,
+                    lease_until=None,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount or 0
+
+    def reclaim_expired(self) -> int:
         """Deliveries left in ``sending`` by a dead process: reconcile before any resend."""
+        now = self.clock.now()
         with self.store.session() as s:
             result = s.execute(
                 update(Delivery)
@@ -381,12 +405,13 @@ class Worker:
 
     # --- claiming -----------------------------------------------------------------------------
 
-    def claim_batch(self, now: datetime, limit: int | None = None, exclude: set[str] | None = None) -> list[Delivery]:
+    def claim_batch(self, limit: int | None = None, exclude: set[str] | None = None) -> list[Delivery]:
         """Claim up to ``limit`` due deliveries, at most one per channel, each with its channel's lease.
 
         Each returned delivery is in ``sending`` with this worker's lease, and this worker holds
         its channel. ``exclude``: channels not to take (those this process is already serving).
         """
+        now = self.clock.now()
         limit = max(1, limit or self.batch)
         exclude = exclude or set()
         cs = ChannelState
@@ -406,23 +431,24 @@ class Worker:
         if exclude:
             query = query.where(col(cs.channel_id).not_in(sorted(exclude)))
         if self.postgres:
-            return self._claim_batch_locked(query.with_for_update(skip_locked=True, of=cs), now)
+            return self._claim_batch_locked(query.with_for_update(skip_locked=True, of=cs))
         claimed: list[Delivery] = []
         with self.store.session() as s:
             candidates = list(s.exec(query).all())
         for cid in candidates:
-            if not self._acquire(cid, now):
+            if not self._acquire(cid):
                 continue
-            d = self.claim_next(cid, now)
+            d = self.claim_next(cid)
             if d is None:
-                self._release(cid, now)
+                self._release(cid)
                 continue
             claimed.append(d)
         return claimed
 
-    def _claim_batch_locked(self, query: Any, now: datetime) -> list[Delivery]:
+    def _claim_batch_locked(self, query: Any) -> list[Delivery]:
         """PostgreSQL: channels and their first deliveries in one transaction, locked rows skipped."""
         claimed: list[Delivery] = []
+        now = self.clock.now()
         with self.store.session() as s:
             channels = list(s.exec(query).all())
             if not channels:
@@ -439,7 +465,7 @@ class Worker:
                         update(ChannelState).where(ChannelState.channel_id == cid).values(lease_owner=None)
                     )
                     continue
-                self._mark_sending(d, now)
+                self._mark_sending(d)
                 s.add(d)
                 claimed.append(d)
             for d in claimed:
@@ -457,7 +483,8 @@ class Worker:
             .limit(1)
         )
 
-    def _mark_sending(self, d: Delivery, now: datetime) -> None:
+    def _mark_sending(self, d: Delivery) -> None:
+        now = self.clock.now()
         d.state = DeliveryState.SENDING
         d.attempts = (d.attempts or 0) + 1
         d.lease_owner, d.lease_until = self.owner, now + self.lease
@@ -466,9 +493,11 @@ class Worker:
         d.first_sent_attempt_at = d.first_sent_attempt_at or utcnow()
         d.updated_at = now
 
-    def claim_next(self, channel_id: str, now: datetime) -> Delivery | None:
+    def claim_next(self, channel_id: str) -> Delivery | None:
         """The channel's next due delivery, moved to ``sending`` — only while this worker holds the
-        channel and neither the channel nor its platform is paused or held."""
+        channel, neither the channel nor its platform is paused or held, and no delivery of the
+        channel is in ``sending`` (a call in flight, or one settling after an unclear answer)."""
+        now = self.clock.now()
         row = self._row(channel_id)
         platform_free = self._platform_free(literal(row.platform if row else ""), now)
         mine = exists().where(
@@ -477,13 +506,16 @@ class Worker:
             ChannelState.status == "active",
             or_(col(ChannelState.paused_until).is_(None), col(ChannelState.paused_until) <= now),
         )
+        other = aliased(Delivery)  # not correlated with the delivery being chosen
+        in_flight = exists().where(other.channel_id == channel_id, other.state == DeliveryState.SENDING)
+        mine = and_(mine, ~in_flight)
         if self.postgres:
             with self.store.session() as s:
                 query = self._next_query(channel_id, now).where(mine, platform_free)
                 d = s.exec(query.with_for_update(skip_locked=True, of=Delivery)).first()
                 if d is None:
                     return None
-                self._mark_sending(d, now)
+                self._mark_sending(d)
                 s.add(d)
                 self._content[d.id or 0] = s.get(ContentItem, d.content_id)
         else:
@@ -492,8 +524,8 @@ class Worker:
                     d = s.exec(self._next_query(channel_id, now).where(mine, platform_free)).first()
                 if d is None:
                     return None
-                if self._claim(d, now):
-                    self._mark_sending(d, now)
+                if self._claim(d):
+                    self._mark_sending(d)
                     break
             else:
                 return None
@@ -503,28 +535,34 @@ class Worker:
 
     # --- one run ------------------------------------------------------------------------------
 
-    def run_once(self, now: datetime) -> WorkerReport:
-        """Everything due at ``now``: reclaim what dead workers left, then publish in batches."""
+    def run_once(self, now: datetime | None = None) -> WorkerReport:
+        """Everything due now: reclaim what dead workers left, then publish in batches.
+
+        ``now``: the moment the pass starts at (simulated in `tick --now` and the demo); the clock
+        runs on from it in real time, and every decision of the pass reads the clock when it is made."""
+        if now is not None:
+            self.clock.set(now)
         report = WorkerReport()
-        self.release_renewed_holds(now)
-        reclaimed = self.reclaim_expired(now)
+        self.release_renewed_holds()
+        settled = self.release_settled()
+        if settled:
+            report.outcomes["settled"] += settled
+        reclaimed = self.reclaim_expired()
         if reclaimed:
             report.outcomes["reclaimed"] += reclaimed
-        if in_quiet_hours(self.campaign, now):
+        if in_quiet_hours(self.campaign, self.clock.now()):
             return report
-        self._pass = (now, time.monotonic())
         try:
-            with self._heartbeat(now):
-                self._publish_due(now, report)
+            with self._heartbeat():
+                self._publish_due(report)
         finally:
-            self._pass = None
             with self._lock:  # nothing is in flight between passes
                 self._held.clear()
                 self._sending.clear()
                 self._content.clear()
         return report
 
-    def _publish_due(self, now: datetime, report: WorkerReport) -> None:
+    def _publish_due(self, report: WorkerReport) -> None:
         slots = max(1, self.max_workers)
         busy: dict[Future[WorkerReport], str] = {}
         served: set[str] = set()  # each channel once a pass (at most PER_CHANNEL_PER_RUN deliveries)
@@ -532,10 +570,10 @@ class Worker:
             while True:
                 free = slots - len(busy)
                 if free > 0 and not self.stopping.is_set():
-                    claimed = self.claim_batch(self._now(now), min(free, self.batch), served | set(busy.values()))
+                    claimed = self.claim_batch(min(free, self.batch), served | set(busy.values()))
                     for d in claimed:
                         served.add(d.channel_id)
-                        busy[pool.submit(self._drain, d, now)] = d.channel_id
+                        busy[pool.submit(self._drain, d)] = d.channel_id
                 if not busy:
                     return
                 done, _ = wait(list(busy), return_when=FIRST_COMPLETED)
@@ -543,7 +581,7 @@ class Worker:
                     busy.pop(future)
                     report.merge(future.result())
 
-    def _drain(self, first: Delivery, now: datetime) -> WorkerReport:
+    def _drain(self, first: Delivery) -> WorkerReport:
         """Deliver ``first``, then the channel's next due deliveries, then release the channel."""
         report = WorkerReport()
         channel_id = first.channel_id
@@ -553,11 +591,11 @@ class Worker:
                 if n:
                     if self.stopping.is_set():
                         break
-                    d = self.claim_next(channel_id, self._now(now))
+                    d = self.claim_next(channel_id)
                 if d is None:
                     break
                 try:
-                    outcome = self.deliver(d, self._now(now))
+                    outcome = self.deliver(d)
                 except Exception:
                     log.exception("delivery %s: lỗi không mong đợi; lượt gửi sẽ được thu hồi khi hết hạn", d.id)
                     with self._lock:
@@ -567,7 +605,7 @@ class Worker:
                 report.outcomes[outcome] += 1
                 if self.on_delivery:
                     self.on_delivery(outcome)
-                if outcome in ("held", "paused"):
+                if outcome in ("held", "paused", "unclear"):
                     with self.store.session() as s:
                         st = s.get(ChannelState, channel_id)
                         if st is not None and st.status == "held":
@@ -576,10 +614,11 @@ class Worker:
                 if outcome == "lease-lost":
                     break
         finally:
-            self._release(channel_id, self._now(now))
+            self._release(channel_id)
         return report
 
-    def _claim(self, d: Delivery, now: datetime) -> bool:
+    def _claim(self, d: Delivery) -> bool:
+        now = self.clock.now()
         with self.store.session() as s:
             result = s.execute(
                 update(Delivery)
@@ -599,13 +638,13 @@ class Worker:
             )
             return result.rowcount == 1
 
-    def _finish(self, delivery_id: int, now: datetime, *, claimed: bool = True, current: Delivery | None = None,
-                **values: Any) -> bool:
+    def _finish(self, delivery_id: int, *, claimed: bool = True, current: Delivery | None = None,
+                audit_action: str | None = None, **values: Any) -> bool:
         """Record a delivery's new state. ``claimed``: only while this worker still holds it in
         'sending' (fenced) — a worker whose lease expired never overwrites what another recorded.
         ``current``: the row as this worker holds it (saves reading it again)."""
         extra_update = values.pop("extra_update", None)
-        values.update(lease_owner=None, lease_until=None, updated_at=now)
+        values = {"lease_owner": None, "lease_until": None, **values, "updated_at": self.clock.now()}
         with self.store.session() as s:
             if claimed and current is not None:
                 if extra_update:
@@ -634,7 +673,7 @@ class Worker:
                          "post": d.platform_post_id}
             if ok:
                 state = audit.pop("state")
-                s.add(AuditLog(action=f"delivery.{state}", subject=str(delivery_id), detail=audit))
+                s.add(AuditLog(action=audit_action or f"delivery.{state}", subject=str(delivery_id), detail=audit))
         with self._lock:
             self._sending.discard(delivery_id)
         if not ok:
@@ -642,8 +681,9 @@ class Worker:
                         "không ghi đè (%s)", delivery_id, values.get("state"))
         return ok
 
-    def _pause(self, channel_id: str, platform: str, scope: str, seconds: float, reason: str, now: datetime) -> None:
+    def _pause(self, channel_id: str, platform: str, scope: str, seconds: float, reason: str) -> None:
         target = f"app:{platform}" if scope == "app" else channel_id
+        now = self.clock.now()  # the pause starts when it is decided, not when the call started
         until = now + timedelta(seconds=seconds)
         with self.store.session() as s:
             st = s.get(ChannelState, target) or ChannelState(channel_id=target)
@@ -653,9 +693,10 @@ class Worker:
             s.add(AuditLog(action="channel.paused", subject=target,
                            detail={"until": until.isoformat(), "reason": reason}))
 
-    def _hold(self, channel_id: str, exc: HoldChannel, now: datetime) -> None:
+    def _hold(self, channel_id: str, exc: HoldChannel) -> None:
         row = self._row(channel_id)
         token = self.env.get(row.token_env or "") if row else None
+        now = self.clock.now()
         with self.store.session() as s:
             st = s.get(ChannelState, channel_id) or ChannelState(channel_id=channel_id)
             st.status, st.reason, st.fix, st.held_at = "held", scrub(exc.message, self.secrets), exc.fix, now
@@ -664,11 +705,12 @@ class Worker:
             s.add(st)
             s.add(AuditLog(action="channel.held", subject=channel_id, detail={"reason": st.reason, "fix": exc.fix}))
 
-    def deliver(self, d: Delivery, now: datetime) -> str:
+    def deliver(self, d: Delivery) -> str:
         """Take one delivery as far as it can go now; returns the outcome's name.
 
         ``d`` is either due (``pending``/``retry``: it is claimed here) or already claimed by this
         worker (``sending`` under its lease, as :meth:`claim_batch` and :meth:`claim_next` return it).
+        Nothing here keeps a time across the platform call: what follows a call reads the clock again.
         """
         assert d.id is not None
         claimed = d.state == DeliveryState.SENDING and d.lease_owner == self.owner
@@ -678,17 +720,17 @@ class Worker:
             with self.store.session() as s:
                 content = s.get(ContentItem, d.content_id)
         if content is None or not content.approved:
-            ok = self._finish(d.id, now, claimed=claimed, current=d if claimed else None, state=DeliveryState.SKIPPED,
+            ok = self._finish(d.id, claimed=claimed, current=d if claimed else None, state=DeliveryState.SKIPPED,
                               reason="bài không còn được duyệt: không đăng")
             return "skipped" if ok else "lease-lost"
-        if content.expires is not None and content.expires <= now:
-            ok = self._finish(d.id, now, claimed=claimed, current=d if claimed else None, state=DeliveryState.SKIPPED,
+        if content.expires is not None and content.expires <= self.clock.now():
+            ok = self._finish(d.id, claimed=claimed, current=d if claimed else None, state=DeliveryState.SKIPPED,
                               reason="bài đã hết hạn (expires) trước khi kịp đăng")
             return "skipped" if ok else "lease-lost"
         if not claimed:
-            if not self._claim(d, now):
+            if not self._claim(d):
                 return "taken"
-            self._mark_sending(d, now)
+            self._mark_sending(d)
             with self._lock:
                 self._sending.add(d.id)
         attempts = d.attempts
@@ -699,21 +741,20 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - nothing reached the platform: a plain retry
             log.warning("delivery %s: cannot prepare: %s", d.id, exc)
             failure = RetryLater(f"không chuẩn bị được bài (banner/ảnh): {type(exc).__name__}: {exc}")
-            return self._retry(d, attempts, failure, now, unsure=d.needs_check)
+            return self._retry(d, attempts, failure, unsure=d.needs_check)
         # Whether the platform may hold this post without our knowing: true until a check says no.
         unsure = d.needs_check
         try:
             if d.needs_check:
                 found = channel.find_existing(post)
                 if found is not None:
-                    return "reconciled" if self._sent(d, found, now, reconciled=True) else "lease-lost"
+                    return "reconciled" if self._sent(d, found, reconciled=True) else "lease-lost"
                 unsure = False  # checked: not on the platform
             published = channel.publish(post)
         except HoldChannel as exc:
-            self._hold(d.channel_id, exc, now)
+            self._hold(d.channel_id, exc)
             ok = self._finish(
                 d.id,
-                now,
                 current=d,
                 state=DeliveryState.PENDING,
                 attempts=attempts - 1,
@@ -723,22 +764,22 @@ class Worker:
             )
             return "held" if ok else "lease-lost"
         except Rejected as exc:
-            ok = self._finish(d.id, now, current=d, state=DeliveryState.FAILED, needs_check=False,
+            ok = self._finish(d.id, current=d, state=DeliveryState.FAILED, needs_check=False,
                               reason=f"nền tảng từ chối: {scrub(exc.message, self.secrets)}")
             if exc.code in PAGE_BLOCKED_CODES:
                 # Posting again at once would deepen a spam block: the Page rests while a person looks.
                 self._pause(d.channel_id, d.platform, "channel", PAGE_BLOCKED_PAUSE.total_seconds(),
-                            f"nền tảng tạm chặn đăng bài ({exc.code}): cần người kiểm tra Trang", now)
+                            f"nền tảng tạm chặn đăng bài ({exc.code}): cần người kiểm tra Trang")
             return "failed" if ok else "lease-lost"
         except RetryLater as exc:
-            return self._retry(d, attempts, exc, now, unsure=unsure)
+            return self._retry(d, attempts, exc, unsure=unsure)
         except Exception as exc:  # noqa: BLE001 - unknown outcome: reconcile before resending
             log.warning("delivery %s: %s", d.id, scrub(f"{type(exc).__name__}: {exc}", self.secrets))
-            failure = RetryLater(f"lỗi không rõ: {type(exc).__name__}: {exc}", maybe_sent=True)
-            return self._retry(d, attempts, failure, now, unsure=True)
-        return "sent" if self._sent(d, published, now) else "lease-lost"
+            failure = RetryLater(f"lỗi không rõ: {type(exc).__name__}: {exc}", maybe_sent=True, in_flight=True)
+            return self._retry(d, attempts, failure, unsure=True)
+        return "sent" if self._sent(d, published) else "lease-lost"
 
-    def _sent(self, d: Delivery, published: Published, now: datetime, reconciled: bool = False) -> bool:
+    def _sent(self, d: Delivery, published: Published, reconciled: bool = False) -> bool:
         assert d.id is not None
         extra = dict(published.extra)
         pause_channel = extra.pop("pause_channel_seconds", None)
@@ -747,69 +788,102 @@ class Worker:
             extra["reconciled"] = True
         ok = self._finish(
             d.id,
-            now,
             current=d,
             state=DeliveryState.SENT,
             platform_post_id=published.post_id,
-            sent_at=now,
+            sent_at=self.clock.now(),
             needs_check=False,
             next_attempt_at=None,
             reason="đã có trên nền tảng (đối soát sau sự cố)" if reconciled else None,
             extra_update={**extra, **({"url": published.url} if published.url else {})},
         )
         if pause_channel:
-            self._pause(d.channel_id, d.platform, "channel", float(pause_channel), "gần chạm giới hạn gọi API", now)
+            self._pause(d.channel_id, d.platform, "channel", float(pause_channel), "gần chạm giới hạn gọi API")
         if pause_app:
-            self._pause(d.channel_id, d.platform, "app", float(pause_app), "ứng dụng gần chạm giới hạn gọi API", now)
+            self._pause(d.channel_id, d.platform, "app", float(pause_app), "ứng dụng gần chạm giới hạn gọi API")
         return ok
 
-    def _retry(self, d: Delivery, attempts: int, exc: RetryLater, now: datetime, *, unsure: bool = False) -> str:
+    def _retry(self, d: Delivery, attempts: int, exc: RetryLater, *, unsure: bool = False) -> str:
         """Back off (or pause the channel/app). ``unsure``: an earlier call may have made the post and
         no check has ruled it out since, so the next attempt reconciles first whatever this error says."""
         assert d.id is not None
         reason = scrub(exc.message, self.secrets)
         progress = {**post_progress(d), **exc.progress} if exc.progress else None
         needs_check = bool(exc.maybe_sent or unsure)
-        settle = 0.0
-        if exc.maybe_sent:
-            # The call may still be running on the platform: one in flight per channel holds for it too.
-            settle = self.settle
-            self._pause(d.channel_id, d.platform, "channel", settle,
-                        "chờ nền tảng xử lý xong lần gửi chưa rõ kết quả, rồi kiểm tra trước khi gửi lại", now)
+        extra_update = {"progress": progress} if progress else None
         if exc.scope in ("channel", "app"):
-            wait = max(exc.retry_after or backoff(1, base=self.backoff_base), settle)
-            self._pause(d.channel_id, d.platform, exc.scope, wait, reason, now)
+            wait = exc.retry_after or backoff(1, base=self.backoff_base)
+            self._pause(d.channel_id, d.platform, exc.scope, wait, reason)
+            if exc.maybe_sent or exc.in_flight:
+                return self._settle(d, exc, attempts - 1, wait, reason, extra_update)
             # A pause is the platform's doing, not this delivery's: it does not use up its budget.
-            ok = self._finish(d.id, now, current=d, state=DeliveryState.RETRY, attempts=attempts - 1,
-                              needs_check=needs_check, next_attempt_at=now + timedelta(seconds=wait),
-                              reason=f"tạm dừng: {reason}", extra_update={"progress": progress} if progress else None)
+            ok = self._finish(d.id, current=d, state=DeliveryState.RETRY, attempts=attempts - 1,
+                              needs_check=needs_check, next_attempt_at=self._after(wait),
+                              reason=f"tạm dừng: {reason}", extra_update=extra_update)
             return "paused" if ok else "lease-lost"
         if exc.wait:
             # A planned wait (night window, spent quota, still processing) is not a failed attempt.
-            wait = max(exc.retry_after or backoff(1, base=self.backoff_base), settle)
-            ok = self._finish(d.id, now, current=d, state=DeliveryState.RETRY, attempts=attempts - 1,
-                              needs_check=needs_check, next_attempt_at=now + timedelta(seconds=wait),
-                              reason=f"đang chờ: {reason}", extra_update={"progress": progress} if progress else None)
+            wait = exc.retry_after or backoff(1, base=self.backoff_base)
+            if exc.maybe_sent or exc.in_flight:
+                return self._settle(d, exc, attempts - 1, wait, reason, extra_update)
+            ok = self._finish(d.id, current=d, state=DeliveryState.RETRY, attempts=attempts - 1,
+                              needs_check=needs_check, next_attempt_at=self._after(wait),
+                              reason=f"đang chờ: {reason}", extra_update=extra_update)
             return "waiting" if ok else "lease-lost"
         if attempts >= MAX_ATTEMPTS and not needs_check:
-            ok = self._finish(d.id, now, current=d, state=DeliveryState.FAILED, needs_check=False,
+            ok = self._finish(d.id, current=d, state=DeliveryState.FAILED, needs_check=False,
                               reason=f"hết {MAX_ATTEMPTS} lần thử: {reason}")
             return "failed" if ok else "lease-lost"
         if attempts >= MAX_ATTEMPTS + 2:
             # Even an unclear answer ends: the person reading the report checks the platform.
-            ok = self._finish(d.id, now, current=d, state=DeliveryState.FAILED, needs_check=False,
+            ok = self._finish(d.id, current=d, state=DeliveryState.FAILED, needs_check=False,
                               reason=f"hết số lần thử, kết quả lần cuối không rõ — hãy kiểm tra trên trang: {reason}")
             return "failed" if ok else "lease-lost"
-        wait = max(backoff(attempts, exc.retry_after, base=self.backoff_base), settle)
-        ok = self._finish(d.id, now, current=d, state=DeliveryState.RETRY, needs_check=needs_check,
-                          next_attempt_at=now + timedelta(seconds=wait), reason=reason,
-                          extra_update={"progress": progress} if progress else None)
+        wait = backoff(attempts, exc.retry_after, base=self.backoff_base)
+        if exc.maybe_sent or exc.in_flight:
+            return self._settle(d, exc, attempts, wait, reason, extra_update)
+        ok = self._finish(d.id, current=d, state=DeliveryState.RETRY, needs_check=needs_check,
+                          next_attempt_at=self._after(wait), reason=reason, extra_update=extra_update)
         return "retry" if ok else "lease-lost"
+
+    def _after(self, seconds: float) -> datetime:
+        return self.clock.now() + timedelta(seconds=seconds)
+
+    def _settle(self, d: Delivery, exc: RetryLater, attempts: int, wait: float, reason: str,
+                extra_update: dict[str, Any] | None) -> str:
+        """After an unclear answer: keep the channel fenced while the platform may still be working.
+
+        The call went unclear (a timeout, a dropped connection, a server error on a creating call):
+        the platform may still be processing it, and may make the post only at the end. So the
+        delivery stays in ``sending`` under a *settle lease* that ends ``CAMPAIGN_SETTLE_SECONDS``
+        after this moment — read from the clock now, after the call, never from a time taken before
+        it. A channel with a delivery in ``sending`` is leased to nobody (this worker included), so
+        no other call of the channel, not even the reconcile read, can start in that window, on any
+        machine. When the settle lease has run out, :meth:`release_settled` turns the delivery back
+        into ``retry`` with ``needs_check``: the next attempt reads the platform first and resends
+        only a post that is not there. The lease is no longer renewed: if this process dies now,
+        nothing changes.
+        """
+        assert d.id is not None
+        now = self.clock.now()
+        until = now + timedelta(seconds=self.settle)
+        retry_at = max(until, now + timedelta(seconds=wait))
+        ok = self._finish(
+            d.id, current=d, state=DeliveryState.SENDING, attempts=attempts, needs_check=True,
+            lease_owner=self.owner + SETTLING, lease_until=until, next_attempt_at=retry_at,
+            reason=f"chờ nền tảng xử lý xong lần gửi chưa rõ kết quả (đến {until:%H:%M:%S} UTC), rồi kiểm tra "
+                   f"trước khi gửi lại: {reason}",
+            extra_update={**(extra_update or {}), "unclear": {"at": now.isoformat(), "code": exc.code}},
+            audit_action="delivery.unclear",
+        )
+        return "unclear" if ok else "lease-lost"
 
     # --- token upkeep -------------------------------------------------------------------------
 
-    def keep_tokens_alive(self, now: datetime) -> int:
-        """Renew rotating tokens (Zalo) once a day, so an OA that rarely posts never loses its chain."""
+    def keep_tokens_alive(self) -> int:
+        """Renew rotating tokens (Zalo) once a day, so an OA that rarely posts never loses its chain.
+
+        Each renewal is made under the channel's lease, like a post: one call in flight per OA."""
         if self.force_outbox:
             return 0
         renewed = 0
@@ -817,7 +891,7 @@ class Worker:
             if not row.active or not (row.token_env and self.env.get(row.token_env)):
                 continue
             key = f"keepalive:{cid}"
-            today = now.date().isoformat()
+            today = self.clock.now().date().isoformat()
             with self.store.session() as s:
                 mark = s.get(Meta, key)
                 if mark is not None and mark.value == today:
@@ -826,14 +900,18 @@ class Worker:
             keep_alive = getattr(channel, "keep_alive", None)
             if keep_alive is None:
                 continue
+            if not self._acquire(cid):
+                continue  # busy (a post in flight, paused or held): tried again on the next pass
             try:
                 keep_alive()
             except HoldChannel as exc:
-                self._hold(cid, exc, now)
+                self._hold(cid, exc)
                 continue
             except Exception as exc:  # noqa: BLE001 - a renewal that fails now is tried again on the next pass
                 log.warning("keep-alive %s: %s", cid, scrub(str(exc), self.secrets))
                 continue
+            finally:
+                self._release(cid)
             with self.store.session() as s:
                 mark = s.get(Meta, key) or Meta(key=key, value=today)
                 mark.value = today
@@ -843,10 +921,14 @@ class Worker:
 
     # --- engagement ---------------------------------------------------------------------------
 
-    def read_engagement(self, now: datetime) -> int:
-        """Read reactions/comments/shares of recently sent posts back, at most every few hours."""
+    def read_engagement(self) -> int:
+        """Read reactions/comments/shares of recently sent posts back, at most every few hours.
+
+        Each channel is read under its lease, like a post, so a read never overlaps a post (or
+        another read) on the same Page or OA; a busy channel is read on a later pass."""
         if self.force_outbox:
             return 0
+        now = self.clock.now()
         with self.store.session() as s:
             sent = s.exec(
                 select(Delivery).where(
@@ -871,20 +953,23 @@ class Worker:
             by_channel.setdefault(d.channel_id, []).append(d)
         total = 0
         for cid, ds in by_channel.items():
-            if cid not in self.rows:
+            if cid not in self.rows or not self._acquire(cid):
                 continue
             try:
                 readings = self.channel(cid).engagement([d.platform_post_id for d in ds if d.platform_post_id])
             except Exception as exc:  # noqa: BLE001 - engagement is best effort; posting is not affected
                 log.warning("engagement %s: %s", cid, scrub(str(exc), self.secrets))
                 continue
+            finally:
+                self._release(cid)
+            read_at = self.clock.now()  # when the answer came, not when the pass began
             with self.store.session() as s:
                 for d in ds:
                     r = readings.get(d.platform_post_id or "")
                     if r is None:
                         continue
-                    s.add(Engagement(delivery_id=d.id or 0, read_at=now, reactions=r.reactions, comments=r.comments,
-                                     shares=r.shares, views=r.views, extra=r.extra))
+                    s.add(Engagement(delivery_id=d.id or 0, read_at=read_at, reactions=r.reactions,
+                                     comments=r.comments, shares=r.shares, views=r.views, extra=r.extra))
                     total += 1
         return total
 

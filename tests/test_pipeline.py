@@ -86,10 +86,11 @@ def test_crash_mid_send_is_reconciled_not_resent(mini: Path, tmp_path: Path) -> 
     now = at("2026-11-26T08:00")
     tick(c, store, {}, now, publish=False)
     w = Worker(c, store, {}, owner="dead-worker")
+    w.clock.set(now)
     with store.session() as s:
         d = s.exec(select(Delivery).where(Delivery.channel_id == "tinh/facebook")).one()
     # the dead worker claimed it and the post reached the outbox, but the process died before recording it
-    assert w._claim(d, now)
+    assert w._claim(d)
     from bot.posts import build_post
 
     with store.session() as s:
@@ -101,7 +102,7 @@ def test_crash_mid_send_is_reconciled_not_resent(mini: Path, tmp_path: Path) -> 
     # a second delivery was claimed but never reached the platform
     with store.session() as s:
         d2 = s.exec(select(Delivery).where(Delivery.channel_id == "huyen-a/facebook")).one()
-    assert w._claim(d2, now)
+    assert w._claim(d2)
 
     later = now + timedelta(minutes=10)  # leases (5 min) have expired
     report = tick(c, store, {}, later)

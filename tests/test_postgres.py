@@ -147,7 +147,7 @@ def test_concurrent_claimers_get_disjoint_deliveries_one_channel_each(fleet) -> 
         start.wait()
         idle = 0
         while idle < 3:
-            got = w.claim_batch(utcnow(), 3)
+            got = w.claim_batch(3)
             if not got:
                 idle += 1
                 time.sleep(0.01)
@@ -163,10 +163,10 @@ def test_concurrent_claimers_get_disjoint_deliveries_one_channel_each(fleet) -> 
                         problems.append(f"delivery {d.id} not leased to {w.owner}")
             time.sleep(0.002)  # "posting"
             for d in got:
-                assert w._finish(d.id or 0, utcnow(), state=DeliveryState.SENT, platform_post_id=f"x{d.id}")
+                assert w._finish(d.id or 0, current=d, state=DeliveryState.SENT, platform_post_id=f"x{d.id}")
                 with guard:
                     holders.pop(d.channel_id, None)
-                w._release(d.channel_id, utcnow())
+                w._release(d.channel_id)
 
     threads = [threading.Thread(target=claimer, args=(k,)) for k in range(4)]
     for t in threads:
@@ -187,15 +187,17 @@ def test_a_channel_with_a_delivery_in_flight_is_not_leased_to_anybody_else(fleet
     now = utcnow()
     a = Worker(seeded.campaign, store, {}, owner="a", force_outbox=True, heartbeat=False, lease=timedelta(seconds=30))
     b = Worker(seeded.campaign, store, {}, owner="b", force_outbox=True, heartbeat=False)
-    first = a.claim_batch(now, 8)
+    a.clock.set(now)
+    b.clock.set(now)
+    first = a.claim_batch(8)
     assert len(first) == 8
     # a dies: its channel leases are gone, its deliveries stay in 'sending' until their lease ends
     with store.session() as s:
         s.execute(update(ChannelState).values(lease_owner=None, lease_until=None))
-    assert b.claim_batch(now, 8) == []
-    later = now + timedelta(seconds=31)
-    assert b.reclaim_expired(later) == 8
-    again = b.claim_batch(later, 8)
+    assert b.claim_batch(8) == []
+    b.clock.set(now + timedelta(seconds=31))
+    assert b.reclaim_expired() == 8
+    again = b.claim_batch(8)
     assert sorted(d.id for d in again) == sorted(d.id for d in first)  # the same ones, to be reconciled
     assert all(d.needs_check for d in again)
 
@@ -205,15 +207,17 @@ def test_a_worker_that_lost_its_lease_never_overwrites_the_new_holder(fleet) -> 
     now = utcnow()
     a = Worker(seeded.campaign, store, {}, owner="a", force_outbox=True, heartbeat=False, lease=timedelta(seconds=5))
     b = Worker(seeded.campaign, store, {}, owner="b", force_outbox=True, heartbeat=False)
-    (d,) = a.claim_batch(now, 1)
-    later = now + timedelta(seconds=6)
-    assert b.reclaim_expired(later) == 1
+    a.clock.set(now)
+    (d,) = a.claim_batch(1)
+    b.clock.set(now + timedelta(seconds=6))
+    assert b.reclaim_expired() == 1
     a._release(d.channel_id)
-    (d2,) = b.claim_batch(later, 1)
-    assert d2.id == d.id
-    assert b._finish(d2.id or 0, later, state=DeliveryState.SENT, platform_post_id="by-b")
+    assert b._acquire(d.channel_id)
+    d2 = b.claim_next(d.channel_id)
+    assert d2 is not None and d2.id == d.id and d2.needs_check
+    assert b._finish(d2.id or 0, state=DeliveryState.SENT, platform_post_id="by-b")
     # a's answer arrives late: it must not turn b's 'sent' back into 'retry'
-    assert a._finish(d.id or 0, later, state=DeliveryState.RETRY, reason="late") is False
+    assert a._finish(d.id or 0, state=DeliveryState.RETRY, reason="late") is False
     with store.session() as s:
         row = s.get(Delivery, d.id)
         assert row is not None and row.state == DeliveryState.SENT and row.platform_post_id == "by-b"
@@ -223,18 +227,16 @@ def test_heartbeat_keeps_leases_of_a_long_pass_alive(fleet) -> None:
     store, seeded = fleet
     now = utcnow()
     w = Worker(seeded.campaign, store, {}, owner="slow", force_outbox=True, lease=timedelta(seconds=1))
-    w._pass = (now, time.monotonic())
-    (d,) = w.claim_batch(now, 1)
-    with w._heartbeat(now):
+    (d,) = w.claim_batch(1)
+    with w._heartbeat():
         time.sleep(1.6)
-    w._pass = None
     other = Worker(seeded.campaign, store, {}, owner="other", force_outbox=True, heartbeat=False)
-    assert other.reclaim_expired(utcnow()) == 0  # renewed past its first second
+    assert other.reclaim_expired() == 0  # renewed past its first second
     with store.session() as s:
         row = s.get(Delivery, d.id)
         assert row is not None and row.lease_until is not None and row.lease_until > now + timedelta(seconds=1.4)
         st = s.get(ChannelState, d.channel_id)
-        assert st is not None and st.lease_owner == "slow"
+        assert st is not None and st.lease_owner == w.owner and w.owner.startswith("slow#")
 
 
 def test_a_paused_platform_is_shared_by_every_worker(fleet) -> None:
@@ -243,14 +245,16 @@ def test_a_paused_platform_is_shared_by_every_worker(fleet) -> None:
     with store.session() as s:
         s.add(ChannelState(channel_id="app:facebook", paused_until=now + timedelta(minutes=5), pause_reason="#4"))
     w = Worker(seeded.campaign, store, {"FB_TOKEN_CD_000": "EAAtoken"}, owner="w", heartbeat=False)
-    assert w.claim_batch(now, 8) == []
-    assert w.claim_batch(now + timedelta(minutes=6), 8) != []
+    w.clock.set(now)
+    assert w.claim_batch(8) == []
+    w.clock.set(now + timedelta(minutes=6))
+    assert w.claim_batch(8) != []
 
 
 def test_run_once_publishes_everything_due_through_the_batches(fleet) -> None:
     store, seeded = fleet
     w = Worker(seeded.campaign, store, {}, owner="w", force_outbox=True, max_workers=4, batch=3)
-    report = w.run_once(utcnow())
+    report = w.run_once()
     w.close()
     assert report.outcomes["sent"] == len(seeded.ids)
     with store.session() as s:

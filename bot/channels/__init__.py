@@ -103,6 +103,9 @@ class RetryLater(ChannelError):
     to this platform at all). ``maybe_sent`` means the request may have reached the platform:
     the worker reconciles before resending. ``wait`` marks a planned wait (the night window, a spent
     quota, the platform still processing): it is not a failed attempt and never uses up the budget.
+    ``in_flight`` means the request reached the platform and no answer came back (a read timeout,
+    a connection dropped after sending): the platform may still be working on it, reads included,
+    so the worker keeps the channel closed for the settle window before any other call.
     """
 
     def __init__(
@@ -115,12 +118,14 @@ class RetryLater(ChannelError):
         code: str | None = None,
         progress: dict[str, Any] | None = None,
         wait: bool = False,
+        in_flight: bool = False,
     ) -> None:
         super().__init__(message, code=code, progress=progress)
         self.retry_after = retry_after
         self.scope = scope
         self.maybe_sent = maybe_sent
         self.wait = wait
+        self.in_flight = in_flight
 
 
 class HoldChannel(ChannelError):

@@ -375,19 +375,19 @@ class FacebookChannel:
             raise RetryLater(
                 f"Facebook không trả lời kịp ({method} {shown}, chờ {self.timeout[1]:g} s)"
                 + (": bài có thể đã được đăng, sẽ kiểm tra Trang trước khi gửi lại." if creates else "."),
-                maybe_sent=creates, code="read-timeout",
+                maybe_sent=creates, in_flight=True, code="read-timeout",
             ) from None
         except requests.exceptions.ConnectionError as exc:
             sent = _sent_before_failure(exc)
             raise RetryLater(
                 f"Mất kết nối tới Facebook ({method} {shown}): {_reason_name(exc)}"
                 + (" sau khi đã gửi yêu cầu." if sent else " trước khi gửi yêu cầu."),
-                maybe_sent=creates and sent, code="connection",
+                maybe_sent=creates and sent, in_flight=sent, code="connection",
             ) from None
         except requests.exceptions.RequestException as exc:
             raise RetryLater(
                 f"Lỗi gọi Facebook ({method} {shown}): {self._scrub(str(exc))}",
-                maybe_sent=creates, code="request",
+                maybe_sent=creates, in_flight=True, code="request",
             ) from None
         elapsed = (time.monotonic() - started) * 1000
         log.debug("%s %s %s -> %s (%.0f ms)", self, method, shown, resp.status_code, elapsed)

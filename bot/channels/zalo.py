@@ -817,6 +817,7 @@ class ZaloChannel:
                     f"Zalo {path}: lỗi mạng ({type(exc).__name__})",
                     retry_after=60,
                     maybe_sent=sent and not idempotent,
+                    in_flight=sent,
                     code="network",
                     progress=progress,
                 ) from None

@@ -42,7 +42,7 @@ from email.message import Message
 from email.parser import HeaderParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 DEFAULT_SCOPES = ("pages_manage_posts", "pages_read_engagement", "pages_show_list")
 BATCH_MAX = 50
@@ -274,6 +274,10 @@ class GraphFake:
         self._calls_per_page: dict[str, int] = defaultdict(int)
         self._in_flight: dict[str, int] = defaultdict(int)
         self.max_in_flight: dict[str, int] = defaultdict(int)
+        # Every moment two calls were open at once on one Page (reads included): (page, method, path, time).
+        # A call is open from its arrival until its answer is written (or its connection dropped), even when
+        # the client gave up long before: the platform is still working on it.
+        self.overlaps: list[tuple[str, str, str, float]] = []
         self._next_id = 10_000_000
         self.requests: list[Seen] = []
         self.violations: list[str] = []
@@ -392,6 +396,28 @@ class GraphFake:
             self._engagement[post_id] = {"reactions": reactions, "comments": comments, "shares": shares}
 
     # ------------------------------------------------------------------ faults
+
+    def page_of_request(self, target: str, headers: dict[str, str], body: bytes) -> str | None:
+        """The Page a call concerns, for the in-flight count: from its path (``/{page}/…``, a post id
+        ``{page}_{n}``), else from its Page token (reads with ``Authorization: Bearer``, batches)."""
+        seg = [s for s in urlsplit(target).path.split("/") if s]
+        if seg and VERSION_RE.match(seg[0]):
+            seg = seg[1:]
+        with self._lock:
+            if seg:
+                head = seg[0].split("_", 1)[0]
+                if head in self._pages:
+                    return head
+            token = None
+            match = re.match(r"^(?:Bearer|OAuth)\s+(\S+)$", headers.get("authorization", "").strip(), re.IGNORECASE)
+            if match:
+                token = match.group(1)
+            elif headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                token = (parse_qs(body.decode("utf-8", "replace")).get("access_token") or [None])[0]
+            info = self._tokens.get(token or "")
+            if info is not None and info.kind == "PAGE" and info.owner_id in self._pages:
+                return info.owner_id
+        return None
 
     def fail_next(
         self,
@@ -879,18 +905,22 @@ class _Handler(BaseHTTPRequestHandler):
             graph.requests.append(seen)
         if graph.latency:
             time.sleep(graph.latency)
-        page = _page_of(self.path)
-        creating = self.command == "POST" and page is not None
-        if creating:
+        page = graph.page_of_request(self.path, headers, body)
+        if page is not None:
             with graph._lock:
                 graph._in_flight[page] += 1
+                if graph._in_flight[page] > 1:
+                    graph.overlaps.append((page, self.command, urlsplit(self.path).path, time.time()))
                 graph.max_in_flight[page] = max(graph.max_in_flight[page], graph._in_flight[page])
         try:
-            action, payload = graph.handle(self.command, self.path, headers, body, seen=seen)
+            self._answer(graph, seen, headers, body)
         finally:
-            if creating:
+            if page is not None:
                 with graph._lock:
                     graph._in_flight[page] -= 1
+
+    def _answer(self, graph: GraphFake, seen: Seen, headers: dict[str, str], body: bytes) -> None:
+        action, payload = graph.handle(self.command, self.path, headers, body, seen=seen)
         if action == "drop":
             seen.status = -1
             self.close_connection = True
@@ -922,6 +952,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _page_of(target: str) -> str | None:
+    """The Page a creating call (``/{page}/feed``, ``/{page}/photos``) is made on."""
     seg = [s for s in urlsplit(target).path.split("/") if s]
     if seg and VERSION_RE.match(seg[0]):
         seg = seg[1:]
