@@ -207,9 +207,10 @@ def test_report_in_chromium(browser: Any, serve: Any, sample: Path, tmp_path: Pa
     assert page.evaluate("document.scripts.length") == 0
 
     # the CSV files the page links to are served
-    for link in page.query_selector_all("#tep a"):
-        href = link.get_attribute("href")
-        assert href and href.endswith(".csv") and (out / href).is_file()
+    hrefs = [link.get_attribute("href") for link in page.query_selector_all("#tep a")]
+    assert hrefs[0] == "bao-cao.xlsx" and len(hrefs) == 9
+    for href in hrefs:
+        assert href and href.endswith((".csv", ".xlsx")) and (out / href).is_file()
 
     page.emulate_media(media="print")
     assert not page.locator("nav.toc").is_visible()

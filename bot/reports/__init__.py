@@ -10,9 +10,7 @@ from its PyPI package, charts drawn as inline SVG on the server. Vietnamese ever
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
-import io
 import shutil
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -155,10 +153,7 @@ def copy_static(out: Path) -> None:
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """UTF-8 with a BOM, so that Excel on Vietnamese Windows reads the accents right."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-    atomic_write_text(path, "\ufeff" + buf.getvalue())
+    """A CSV that a Vietnamese-locale Excel opens in columns: see bot.reports.exports (";", BOM, no formulas)."""
+    from bot.reports.exports import write_csv as write_table_csv
+
+    write_table_csv(path, header, rows)
