@@ -235,3 +235,94 @@ def test_problems_page_in_chromium(browser: Any, serve: Any, mini: Path, tmp_pat
     assert rows.count() >= 1
     assert "schedules/lich.yaml" in rows.first.inner_text() and "cron" in rows.first.inner_text()
     v.page.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pages everyone can read (issue 13): axe-core in Chromium at desktop and phone widths, no sideways scrolling.
+# axe-core comes with the axe-playwright-python package from PyPI (its axe.min.js; pip install -e '.[test]').
+
+ARTEFACTS = Path(__file__).resolve().parent / "artefacts" / "pages"  # gitignored: screenshots to look at
+WIDTHS = {"desktop": 1280, "phone": 390}
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The three pages, built once: the preview and the report of a played sample (a held channel, failures with
+    reasons, hostile titles, milestones), and the problems page of a broken folder."""
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+    from tests.test_reports import sample_copy
+
+    root = tmp_path_factory.mktemp("pages")
+    ws = sample_copy(root / "ws")
+    played_workspace(ws, days=7)
+    run(ws, "report", "--from", "2026-11-01", "--to", "2026-11-30", "--out", str(root / "report"))
+    run(ws, "preview", "--from", START, "--days", "7", "--out", str(root / "preview"))
+    schedule = ws / "schedules/bai-dinh-ky.yaml"
+    broken = schedule.read_text(encoding="utf-8").replace('cron: "0 8 * * mon,wed,fri"', 'cron: "0 8 * mon,wed,fri"')
+    schedule.write_text(broken, encoding="utf-8")  # four fields: the folder does not load
+    result = CliRunner().invoke(cli, ["--workspace", str(ws), "preview", "--out", str(root / "problems")])
+    assert result.exit_code == 1, result.output
+    return {"preview": root / "preview", "report": root / "report", "problems": root / "problems"}
+
+
+def audit(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page, one line each with a few offending elements."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    out = []
+    for v in results.response["violations"]:
+        if v["impact"] in ("serious", "critical"):
+            targets = [" ".join(map(str, n["target"])) for n in v["nodes"][:3]]
+            out.append(f"{v['id']} ({v['impact']}, {len(v['nodes'])} phần tử): {targets}")
+    return out
+
+
+@pytest.mark.parametrize("width_name", list(WIDTHS))
+@pytest.mark.parametrize("name", ["preview", "report", "problems"])
+def test_pages_pass_axe_and_fit_a_phone(
+    browser: Any, serve: Any, pages: dict[str, Path], name: str, width_name: str
+) -> None:
+    width = WIDTHS[width_name]
+    v = visit(browser, serve(pages[name]) + "index.html", width=width)
+    page = v.page
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTEFACTS / f"{name}-{width_name}.png"), full_page=width_name == "phone")
+    assert v.problems == []
+    from axe_playwright_python.base import AXE_SCRIPT
+
+    assert "axe v4." in AXE_SCRIPT[:40]
+    assert audit(page) == []
+    # never sideways on a phone: wide tables scroll inside their own region, which a keyboard can reach
+    scroll_width, inner_width = page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")
+    assert scroll_width <= inner_width, f"{name} is {scroll_width - inner_width} px wider than the screen"
+    for region in page.query_selector_all(".table-wrap, .grid-wrap"):
+        assert region.get_attribute("tabindex") == "0" and region.get_attribute("role") == "region"
+        assert region.get_attribute("aria-label")
+    text = page.inner_text("body")
+    assert "CAMPAIGN-BOT" not in text and "PREVIEW" not in text.upper().replace("CAMPAIGN-BOT PREVIEW", "")
+    page.close()
+
+
+def test_the_audit_finds_what_it_should(browser: Any, serve: Any, tmp_path: Path) -> None:
+    """The control: the same audit on a page with the faults the issue found (low contrast, an unreachable
+    scrolling region, a page wider than a phone) reports each of them."""
+    folder = tmp_path / "xau"
+    folder.mkdir()
+    (folder / "index.html").write_text(
+        '<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>Thử</title>'
+        '<meta name="viewport" content="width=device-width,initial-scale=1"></head><body><main>'
+        '<h1>Trang thử</h1><p style="color:#9fa3a9;background:#fff">chữ nhạt khó đọc</p>'
+        '<div style="overflow:auto;width:200px;height:60px"><p style="width:900px">bảng rộng cuộn ngang '
+        + "rất dài " * 40 + '</p></div><div style="width:700px">khối rộng hơn màn hình điện thoại</div>'
+        "</main></body></html>",
+        encoding="utf-8",
+    )
+    v = visit(browser, serve(folder) + "index.html", width=390)
+    found = " ".join(audit(v.page))
+    assert "color-contrast" in found and "scrollable-region-focusable" in found
+    scroll_width, inner_width = v.page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")
+    assert scroll_width > inner_width
+    v.page.close()

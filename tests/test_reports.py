@@ -533,3 +533,22 @@ def test_pages_link_only_local_files(played: tuple[Path, dict], tmp_path: Path, 
     fonts = (out / "static/fonts.css").read_text(encoding="utf-8")
     for src in re.findall(r"url\('([^']+)'\)", fonts):
         assert (out / "static" / src).is_file()
+
+
+def test_preview_says_what_waits_for_quiet_hours_and_that_milestones_are_outside_the_cap(
+    sample: Path, tmp_path: Path
+) -> None:
+    """At 23:55 the milestones reached from the data files are announced, but their posts wait for 06:30: the
+    preview counts them and says until when, and its daily-cap wording says milestone news is outside the cap."""
+    out = tmp_path / "p"
+    run(sample, "preview", "--from", "2026-11-23T23:55", "--days", "1", "--out", str(out))
+    data = json.loads((out / "data.json").read_text(encoding="utf-8"))
+    held = [p for p in data["posts"] if p["kind"] == "milestone"]
+    assert held and all(p["expected_at"].startswith("2026-11-23T23:30") for p in held)  # 06:30 in Vietnam
+    html_text = (out / "index.html").read_text(encoding="utf-8")
+    assert (f"<strong>{len(held)}</strong><span>bài chờ hết giờ yên lặng (đến 06:30 24/11/2026)</span>"
+            in html_text)
+    assert "tin cột mốc không tính vào giới hạn này" in html_text
+    assert all(any("rơi vào giờ yên lặng (21:30-06:30): bài chờ đến 06:30 24/11/2026" in n for n in p["notes"])
+               for p in held)
+    assert "campaign-bot preview</p>" not in html_text and "CAMPAIGN-BOT" not in html_text

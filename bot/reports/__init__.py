@@ -38,7 +38,7 @@ LEVEL_LABELS = {
     "grassroots": "Công đoàn cơ sở",
 }
 LEVEL_ORDER = list(LEVEL_LABELS)
-PLATFORM_LABELS = {"facebook": "Facebook", "zalo": "Zalo OA", "outbox": "Outbox"}
+PLATFORM_LABELS = {"facebook": "Facebook", "zalo": "Zalo OA", "outbox": "thư mục outbox (chưa đăng thật)"}
 FONT_WEIGHTS = {"400": "Regular", "600": "SemiBold", "700": "Bold"}
 
 

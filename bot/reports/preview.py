@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +24,7 @@ from markupsafe import Markup
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from bot.files import OutputFolder
 from bot.load import Campaign, Problem
 from bot.metrics import metric_names, subtree_values
 from bot.pipeline import demo_moments
@@ -112,6 +112,7 @@ class Card:
     status: str = "planned"  # planned | existing | held | skip
     mode: str = "outbox"  # outbox | facebook | zalo: where it will really go
     problem: str | None = None
+    quiet_wait: datetime | None = None  # held by quiet hours until then
 
     @property
     def anchor(self) -> str:
@@ -251,7 +252,7 @@ def build_preview(
     end = start + timedelta(days=days)
     moments = demo_moments(campaign, start, days)
     channel_info = {cid: (u, ch) for cid, u, ch in _channels(campaign)}
-    planned: list[tuple[dict[str, Any], bool]] = []  # (delivery fields, existed before)
+    planned: list[tuple[dict[str, Any], bool, datetime | None]] = []  # (delivery fields, existed, planned at)
     milestones_note: str | None = None
     empties_raw = []
     contents: dict[str, ContentItem] = {}
@@ -265,7 +266,7 @@ def build_preview(
             for d in s.exec(
                 select(Delivery).where(col(Delivery.state).in_(DeliveryState.OPEN), col(Delivery.due_at) <= end)
             ).all():
-                planned.append((d.model_dump(), True))
+                planned.append((d.model_dump(), True, None))
             tree = Tree(campaign)
             for moment in moments:  # what each tick does, in its order: milestones, then the plan
                 news = simulate_milestones(s, campaign, tree, moment)
@@ -278,9 +279,9 @@ def build_preview(
                 s.flush()
                 for d in s.exec(select(Delivery).where(col(Delivery.id) > last_id).order_by(col(Delivery.id))).all():
                     last_id = max(last_id, d.id or 0)
-                    planned.append((d.model_dump(), False))
+                    planned.append((d.model_dump(), False, moment))
             metrics = {name: subtree_values(s, campaign, name) for name in metric_names(campaign)}
-            for fields, _ in planned:
+            for fields, _, _ in planned:
                 cid = fields["content_id"]
                 if cid not in contents:
                     row = s.get(ContentItem, cid)
@@ -301,7 +302,7 @@ def build_preview(
     cards: list[Card] = []
     rendered: dict[str, tuple[list[Path], str | None]] = {}
     quiet = campaign.settings.quiet_hours
-    for fields, existed in planned:
+    for fields, existed, planned_at in planned:
         content = contents.get(fields["content_id"])
         unit = campaign.unit_by_id.get(fields["unit_id"])
         due = utc(fields["due_at"]) or start
@@ -315,8 +316,16 @@ def build_preview(
             expected = utc(st.paused_until)  # type: ignore[assignment]
             notes.append(f"Kênh tạm dừng đến {ngay_gio(expected, tz)}: {st.pause_reason or 'giới hạn của nền tảng'}.")
         expected = quiet_end(campaign, expected)
-        if slot is not None and due > slot and in_quiet_hours(campaign, slot):
-            notes.append(f"Khung {gio(slot, tz)} rơi vào giờ yên lặng ({quiet}): bài chờ đến {ngay_gio(due, tz)}.")
+        # Held by quiet hours: a slot inside them, or a milestone reached inside them (its news waits too).
+        origin = slot if slot is not None else planned_at
+        quiet_wait: datetime | None = None
+        if origin is not None and due > origin and in_quiet_hours(campaign, origin):
+            quiet_wait = due
+            what = f"Khung {gio(slot, tz)}" if slot is not None else f"Tin được tạo lúc {gio(origin, tz)}"
+            notes.append(f"{what} rơi vào giờ yên lặng ({quiet}): bài chờ đến {ngay_gio(due, tz)}.")
+        elif in_quiet_hours(campaign, max(due, start)) and expected > max(due, start):
+            quiet_wait = expected
+            notes.append(f"Đến hạn trong giờ yên lặng ({quiet}): bài chờ đến {ngay_gio(expected, tz)}.")
         if existed:
             state = fields["state"]
             if state == DeliveryState.RETRY:
@@ -358,6 +367,7 @@ def build_preview(
             notes=notes,
             status=status,
             mode=mode,
+            quiet_wait=quiet_wait,
         )
         if content is not None:
             if content.id not in rendered:
@@ -461,6 +471,15 @@ def campaign_checks(campaign: Campaign, env: dict[str, str], states: dict[str, C
             "sửa theo hướng dẫn rồi chạy `campaign-bot channels --release KÊNH`",
             [f"{st.channel_id}: {st.reason or ''}" + (f" → {st.fix}" if st.fix else "") for st in held],
         ))
+    from bot.banners import campaign_fit_warnings
+
+    cut = campaign_fit_warnings(c)
+    if cut:
+        checks.append(Check(
+            "warn", f"{so(len(cut))} banner có chữ không vừa khung: chữ bị cắt bằng “…” hoặc thu quá nhỏ.",
+            "rút ngắn tiêu đề (hoặc chọn mẫu banner khác bằng banner: trong bài) rồi xem trước lại",
+            [m.split(" | fix: ")[0] for m in cut],
+        ))
     drafts = [s for s in c.stories if not s.front.approved]
     if drafts:
         checks.append(Check(
@@ -532,27 +551,36 @@ PREVIEW_SCRIPT = "preview.js"
 
 
 def _copy_images(cards: list[Card], out: Path) -> None:
-    folder = out / "anh"
-    if folder.is_dir():
-        for old in folder.iterdir():
-            if old.is_file():
-                old.unlink()
-    folder.mkdir(parents=True, exist_ok=True)
+    # Only files an earlier preview wrote (its manifest) are ever deleted, and nothing is written
+    # through a symlink out of ``out`` (bot.files.OutputFolder).
+    output = OutputFolder(out, out)
+    output.check()
     copied: dict[Path, str] = {}
     for c in cards:
         c.images = []
         for src in c.sources:
             if src not in copied:
-                digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
-                name = f"{digest}{src.suffix.lower()}"
-                if not (folder / name).exists():
-                    shutil.copyfile(src, folder / name)
-                copied[src] = f"anh/{name}"
+                data = src.read_bytes()
+                name = f"anh/{hashlib.sha256(data).hexdigest()[:16]}{src.suffix.lower()}"
+                if name not in output.written:
+                    output.write(name, data)
+                copied[src] = name
             c.images.append(copied[src])
+    output.remove_old("anh", keep=output.written)
+    output.save_manifest()
 
 
-def write_preview(p: Preview, out: Path) -> Path:
-    """Write ``index.html`` (and ``data.json``, ``anh/``, ``static/``) into ``out``."""
+def _until(ends: list[datetime], tz: Any) -> str:
+    """"06:30 24/11/2026" or "06:30 24/11/2026, 06:30 25/11/2026 …": when the posts held by quiet hours go."""
+    if not ends:
+        return ""
+    shown = ", ".join(ngay_gio(e, tz) for e in ends[:3])
+    return shown + (" …" if len(ends) > 3 else "")
+
+
+def write_preview(p: Preview, out: Path, notice: list[str] | None = None) -> Path:
+    """Write ``index.html`` (and ``data.json``, ``anh/``, ``static/``) into ``out``. ``notice``: the folder's
+    errors when the preview runs on the last good version kept in the store (issue 11)."""
     out.mkdir(parents=True, exist_ok=True)
     copy_static(out)
     _copy_images(p.cards, out)
@@ -566,11 +594,14 @@ def write_preview(p: Preview, out: Path) -> Path:
         units=units,
         levels={u.id: level_label(u.level) for u in p.campaign.units},
         reasons=reasons.most_common(),
-        delayed=sum(1 for c in p.cards if any("giờ yên lặng" in n for n in c.notes)),
+        delayed=sum(1 for c in p.cards if c.quiet_wait is not None),
+        delayed_until=_until(sorted({c.quiet_wait for c in p.cards if c.quiet_wait is not None}), tz),
+        milestone_cards=sum(1 for c in p.cards if c.kind == "milestone"),
         script=Markup(script),
         csp_script=script_hash(script),
         quiet=p.campaign.settings.quiet_hours,
         cap=p.campaign.settings.daily_cap,
+        folder_notice=notice or [],
     )
     atomic_write_text(out / "index.html", html)
     atomic_write_text(out / "data.json", json.dumps(p.summary(), ensure_ascii=False, indent=2))
