@@ -324,6 +324,12 @@ def _dt(value: Any, tz: Any) -> str:
     return ngay_gio(when, tz)
 
 
+def _threshold(key: Any) -> str:
+    """"1000" → "1.000"; "120%" stays."""
+    text = str(key or "")
+    return so(int(text)) if text.isdigit() else text
+
+
 def build_content(type_: str, events: list[AlertEvent], campaign: Any, names: dict[str, str], now: datetime) -> Content:
     """What a message says: what happened, where, and what to do (in Vietnamese)."""
     tz = campaign.tz if campaign is not None else TZ
@@ -395,8 +401,9 @@ def build_content(type_: str, events: list[AlertEvent], campaign: Any, names: di
             value = so(d.get("value") or 0)
             pct = f" ({so(d['percent'], 1)}% chỉ tiêu)" if d.get("percent") is not None else ""
             entries.append(Entry(names.get(ev.unit_id or "", ev.unit_id or ""),
-                                 [f"Đạt mốc {d.get('threshold')}: {value}{pct}", *(["Bài: " + d["title"]] if d.get("title") else [])]))
-        title = f"Đạt cột mốc: {entries[0].heading} — mốc {shown[0].detail.get('threshold')}" if n == 1 else f"{so(n)} cột mốc mới"
+                                 [f"Đạt mốc {_threshold(d.get('threshold'))}: {value}{pct}", *(["Bài: " + d["title"]] if d.get("title") else [])]))
+        title = (f"Đạt cột mốc: {entries[0].heading} — mốc {_threshold(shown[0].detail.get('threshold'))}"
+                 if n == 1 else f"{so(n)} cột mốc mới")
         return Content(title, [f"{name}: bài thông báo cột mốc đã được lên lịch đăng trên các kênh."], entries,
                        ["Không cần làm gì; xem `campaign-bot milestones`."], more)
     if type_ == "metrics.unreadable":

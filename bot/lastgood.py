@@ -316,9 +316,10 @@ def _write_state(s: Any, state: dict[str, Any]) -> None:
 def _mark_invalid(store: Store, problems: list[dict[str, Any]], version: CampaignVersion | None,
                   now: datetime) -> dict[str, Any]:
     """Record the folder as invalid; a new incident (and its alert event) only on the transition."""
-    from bot.alerts import record_event
+    from bot.alerts import insert_ignore, record_event
 
     with store.session() as s:
+        insert_ignore(s, Meta, {"key": META_STATE, "value": "{}"})  # so that two processes lock the same row
         row = s.exec(select(Meta).where(Meta.key == META_STATE).with_for_update()).first()
         state = json.loads(row.value) if row is not None else {}
         if state.get("ok") is False:

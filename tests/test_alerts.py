@@ -441,3 +441,53 @@ def test_alerts_command_lists_sent_and_pending(mini: Path, tmp_path: Path, smtp:
     assert report.exit_code == 0, report.output
     html = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
     assert "Cảnh báo gửi tới người phụ trách" in html and BAN in html and "sẽ gửi lại" in html
+
+
+def test_run_process_keeps_going_on_a_broken_file_and_tells_once(mini: Path, tmp_path: Path,
+                                                                  smtp: SmtpServer) -> None:
+    """The real `campaign-bot run` (a pass every second): a file broken and fixed while it runs.
+    (Slot posting on the last good version is shown in simulated time above.)"""
+    import os
+    import signal
+    import time
+
+    with_alerts(mini)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FB_", "ZALO_", "CAMPAIGN_"))}
+    env.update(mail_env(smtp), CAMPAIGN_WORKSPACE=str(mini), PYTHONUNBUFFERED="1")
+    log = tmp_path / "run.log"
+
+    def wait_for(what: str, cond) -> None:  # noqa: ANN001
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if cond():
+                return
+            time.sleep(0.1)
+        pytest.fail(f"{what}: {log.read_text(encoding='utf-8')}")
+
+    def passes() -> int:
+        return log.read_text(encoding="utf-8").count("lượt mới")
+
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--every", "1", "--outbox"], env=env,
+                                cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for("first pass", lambda: passes() >= 1)
+        break_units(mini)
+        wait_for("one alert per address", lambda: len(smtp.inbox.messages) >= 2)
+        seen = passes()
+        wait_for("it keeps going", lambda: passes() >= seen + 3)
+        text = (mini / "config/units.yaml").read_text(encoding="utf-8").replace("levle:", "level:")
+        (mini / "config/units.yaml").write_text(text, encoding="utf-8")
+        wait_for("valid again", lambda: len(smtp.inbox.messages) >= 4)
+        seen = passes()
+        wait_for("and on", lambda: passes() >= seen + 2)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = log.read_text(encoding="utf-8")
+    assert proc.returncode == 0, output
+    assert "config/units.yaml:11" in output and "Traceback" not in output
+    subjects = Counter((str(m["To"]), "hợp lệ trở lại" in m["Subject"]) for m in smtp.inbox.messages)
+    assert subjects == {(BAN, False): 1, (IT, False): 1, (BAN, True): 1, (IT, True): 1}
