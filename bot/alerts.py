@@ -31,6 +31,7 @@ Each alerts pass (:func:`run_pass`, at the end of every tick) then:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -553,6 +554,18 @@ def smtp_settings(url: str) -> SmtpSettings:
                         unquote(parts.password) if parts.password else None)
 
 
+def _login(conn: smtplib.SMTP, user: str, password: str) -> None:
+    """smtplib's login encodes credentials as ASCII; AUTH PLAIN is UTF-8 (RFC 4616), so a password
+    with Vietnamese letters goes through PLAIN by hand."""
+    if (user + password).isascii():
+        conn.login(user, password)
+        return
+    token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode("ascii")
+    code, resp = conn.docmd("AUTH", "PLAIN " + token)
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, resp)
+
+
 class SmtpSender:
     """One SMTP connection for a pass, opened on first use."""
 
@@ -574,7 +587,7 @@ class SmtpSender:
                     conn.starttls(context=ssl.create_default_context())
                     conn.ehlo()
             if st.user:
-                conn.login(st.user, st.password or "")
+                _login(conn, st.user, st.password or "")
         except smtplib.SMTPAuthenticationError as exc:
             raise SendError(f"máy chủ thư {st.where} từ chối đăng nhập ({exc.smtp_code})") from None
         except (OSError, smtplib.SMTPException) as exc:

@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def free_port() -> int:
@@ -47,17 +48,31 @@ class Inbox:
 
 
 class SmtpServer:
-    def __init__(self) -> None:
+    """``login``: (user, password) the server requires (AUTH PLAIN/LOGIN, allowed without TLS here)."""
+
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self.inbox = Inbox()
         self.controller: Controller | None = None
+        self.login = login
+        self.logins: list[str] = []
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and self.login is not None and \
+            (data.login.decode(), data.password.decode()) == self.login
+        if ok:
+            self.logins.append(data.login.decode())
+        return AuthResult(success=ok)
 
     @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        extra: dict[str, Any] = {}
+        if self.login is not None:
+            extra = {"authenticator": self._authenticate, "auth_required": True, "auth_require_tls": False}
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **extra)
         self.controller.start()
 
     def stop(self) -> None:

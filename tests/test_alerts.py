@@ -491,3 +491,55 @@ def test_run_process_keeps_going_on_a_broken_file_and_tells_once(mini: Path, tmp
     assert "config/units.yaml:11" in output and "Traceback" not in output
     subjects = Counter((str(m["To"]), "hợp lệ trở lại" in m["Subject"]) for m in smtp.inbox.messages)
     assert subjects == {(BAN, False): 1, (IT, False): 1, (BAN, True): 1, (IT, True): 1}
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_smtp_login_from_the_url_and_the_password_never_leaks(mini: Path, tmp_path: Path) -> None:
+    password = "Mk-bí-mật-2026!"
+    server = SmtpServer(login=("bot@ldld.example.vn", password))  # AUTH without TLS: only on 127.0.0.1 here
+    server.start()
+    try:
+        with_alerts(mini)
+        campaign = load_campaign(mini)
+        store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+        quoted = "M" + "k-b%C3%AD-m%E1%BA%ADt-2026%21"
+        try:
+            folder_event(store)
+            wrong = {"CAMPAIGN_SMTP_URL": f"smtp://bot%40ldld.example.vn:sai@127.0.0.1:{server.port}"}
+            r = alerts.run_pass(store, campaign, wrong, T0)
+            assert r.sent == 0 and r.retry == 1 and "127.0.0.1" in r.errors[0]  # refused: retried later
+            assert ":sai@" not in " ".join(r.errors) and "bot%40" not in " ".join(r.errors)
+            url = f"smtp://bot%40ldld.example.vn:{quoted}@127.0.0.1:{server.port}"
+            for minutes in (5, 30, 90):
+                r = alerts.run_pass(store, campaign, {"CAMPAIGN_SMTP_URL": url}, T0 + timedelta(minutes=minutes))
+            assert Counter(m["To"] for m in server.inbox.messages) == {BAN: 1, IT: 1}
+            assert server.logins and set(server.logins) == {"bot@ldld.example.vn"}
+            listing = CliRunner().invoke(cli, ["--workspace", str(mini), "alerts", "--json"],
+                                         env={"CAMPAIGN_DB_URL": store.url, "CAMPAIGN_SMTP_URL": url})
+            assert password not in listing.output and quoted not in listing.output
+        finally:
+            store.close()
+    finally:
+        server.stop()
+    dump = (tmp_path / "s.db").read_bytes()
+    assert password.encode() not in dump and quoted.encode() not in dump
+
+
+def test_a_channel_released_by_hand_is_told_to_those_who_heard_of_the_hold(mini: Path, tmp_path: Path,
+                                                                          smtp: SmtpServer) -> None:
+    with GraphFake() as fake:
+        pages = fake.add_pages(3)
+        env = forty_units(mini, pages)
+        with_alerts(mini, f"  alerts:\n    channel: [{IT}]\n")
+        fake.revoke(env["FB_TOKEN_CS_02"], subcode=460)
+        env |= mail_env(smtp) | {"GRAPH_API_BASE": fake.base_url, "CAMPAIGN_DB_URL": f"sqlite:///{tmp_path / 's.db'}"}
+        runner = CliRunner()
+        assert runner.invoke(cli, ["--workspace", str(mini), "tick", "--now", "2026-12-01T08:00"], env=env).exit_code == 0
+        [held] = smtp.inbox.to(IT)
+        assert "1 kênh bị tạm giữ" in held["Subject"] and "cs-02/facebook" in body(held)
+        out = runner.invoke(cli, ["--workspace", str(mini), "channels", "--offline", "--release", "cs-02/facebook"],
+                            env=env)
+        assert out.exit_code == 0, out.output
+        runner.invoke(cli, ["--workspace", str(mini), "tick", "--now", "2026-12-01T08:05"], env=env)
+    released = [m for m in smtp.inbox.to(IT) if "mở lại" in m["Subject"]]
+    assert len(released) == 1 and "cs-02/facebook" in body(released[0]) and "mở lại bằng lệnh" in body(released[0])
