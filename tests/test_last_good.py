@@ -152,3 +152,42 @@ def test_a_folder_that_was_never_valid_still_stops_with_its_errors(mini: Path) -
     break_units(mini)
     result = CliRunner().invoke(cli, ["--workspace", str(mini), "tick", "--outbox"])
     assert result.exit_code == 1 and "config/units.yaml:11" in result.output
+
+
+def test_several_processes_open_one_incident_on_both_stores(mini: Path, any_store) -> None:  # noqa: ANN001
+    """Planners on several machines see the same broken folder at once: one folder.invalid event,
+    then one folder.valid event."""
+    import threading
+
+    from bot.store import AlertEvent
+
+    load_running(mini, any_store, T0)
+    break_units(mini)
+    stores = [open_store(any_store.url) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def one(store, at: datetime) -> None:  # noqa: ANN001
+        barrier.wait()
+        try:
+            load_running(mini, store, at)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    try:
+        for phase, at in (("broken", T0 + timedelta(hours=1)), ("fixed", T0 + timedelta(hours=2))):
+            if phase == "fixed":
+                text = (mini / "config/units.yaml").read_text(encoding="utf-8").replace("levle:", "level:")
+                (mini / "config/units.yaml").write_text(text, encoding="utf-8")
+            threads = [threading.Thread(target=one, args=(st, at)) for st in stores]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        for st in stores:
+            st.close()
+    assert errors == []
+    with any_store.session() as s:
+        events = sorted(e.key for e in s.exec(select(AlertEvent)).all())
+    assert events == ["folder.invalid:1", "folder.valid:1"]
