@@ -258,7 +258,9 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ws = sample_copy(root / "ws")
     played_workspace(ws, days=7)
     run(ws, "report", "--from", "2026-11-01", "--to", "2026-11-30", "--out", str(root / "report"))
-    run(ws, "preview", "--from", START, "--days", "7", "--out", str(root / "preview"))
+    # the week after the play: posts still to come, one channel held, milestone news, empty slots
+    run(ws, "preview", "--from", "2026-11-30T07:00", "--days", "7", "--out", str(root / "preview"))
+    assert json.loads((root / "preview" / "data.json").read_text(encoding="utf-8"))["posts"]
     schedule = ws / "schedules/bai-dinh-ky.yaml"
     broken = schedule.read_text(encoding="utf-8").replace('cron: "0 8 * * mon,wed,fri"', 'cron: "0 8 * mon,wed,fri"')
     schedule.write_text(broken, encoding="utf-8")  # four fields: the folder does not load
