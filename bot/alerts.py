@@ -72,6 +72,8 @@ from bot.store.models import (
 from bot.vn import TZ, nfc, ngay_gio, so
 
 log = logging.getLogger(__name__)
+# Apprise's debug lines may show a chat URL, which holds its token: never below warnings, even with -vv.
+logging.getLogger("apprise").setLevel(logging.WARNING)
 
 KIND_OF = {
     "folder.invalid": "folder",
@@ -793,7 +795,8 @@ def alerts_data(store: Store, limit: int = 200) -> dict[str, Any]:
         msgs = s.exec(select(AlertMessage).order_by(col(AlertMessage.id).desc()).limit(limit)).all()
         waiting_items = s.exec(select(AlertItem).where(col(AlertItem.message).is_(None))).all()
         unrouted = s.exec(select(AlertEvent).order_by(col(AlertEvent.id).desc()).limit(limit)).all()
-        carried = {i.event_id for i in s.exec(select(AlertItem)).all()}
+        carried = set(s.exec(select(AlertItem.event_id).where(
+            col(AlertItem.event_id).in_([e.id for e in unrouted]))).all())
     waiting: dict[str, list[str]] = defaultdict(list)
     for i in waiting_items:
         waiting[i.type].append(i.recipient)
