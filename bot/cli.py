@@ -18,10 +18,12 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from bot.load import Campaign, LoadError, load_campaign, load_env, resolve_workspace
+from bot.messages import MOMENT, install_click_vietnamese, setup_logging, yes_no
 from bot.store import Channel, ChannelState, Delivery, DeliveryState, Store, default_url, open_store, utcnow
-from bot.vn import ngay_gio, so
+from bot.vn import ngay_gio, parse_moment, so
 
 log = logging.getLogger("bot")
+install_click_vietnamese()  # click's own messages (usage errors, --help) in Vietnamese
 
 
 class Ctx:
@@ -69,22 +71,79 @@ def report_problems(exc: LoadError) -> None:
 
 
 def parse_now(value: str | None, campaign: Campaign) -> datetime:
+    """A moment given on the command line (``--now``, ``--from``, ``--start``): 24/11/2026 08:00 or ISO."""
     if not value:
         return utcnow()
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"'{value}' không phải thời điểm ISO; ví dụ 2026-11-25T08:00 hoặc 2026-11-25T08:00+07:00") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=campaign.tz)
-    return moment.astimezone(UTC)
+        return parse_moment(value, campaign.tz).astimezone(UTC)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+GLOBAL_OPTIONS_WITH_VALUE = ("--workspace", "-w")
+
+
+class CampaignGroup(click.Group):
+    """The top-level group. ``--workspace`` is accepted after the subcommand too
+    (``campaign-bot status --workspace DIR``), as the README and the bot's own hints promise:
+    it is moved in front of the subcommand before click parses the line."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_workspace(args, set(self.commands)))
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        vietnamese_usage(cmd)
+        super().add_command(cmd, name)
+
+
+def vietnamese_usage(cmd: click.Command) -> None:
+    """"Cách dùng: campaign-bot tick [TÙY CHỌN]" instead of click's "[OPTIONS]", in nested groups too."""
+    cmd.options_metavar = OPTIONS_METAVAR
+    if isinstance(cmd, click.Group):
+        cmd.subcommand_metavar = COMMAND_METAVAR
+        for sub in cmd.commands.values():
+            vietnamese_usage(sub)
+
+
+OPTIONS_METAVAR = "[TÙY CHỌN]"
+COMMAND_METAVAR = "LỆNH [THAM SỐ]..."
+
+
+
+
+def hoist_workspace(args: list[str], commands: set[str]) -> list[str]:
+    """Move ``--workspace DIR`` / ``-w DIR`` / ``--workspace=DIR`` found after the subcommand to the front."""
+    try:
+        first = next(i for i, a in enumerate(args) if a in commands)
+    except StopIteration:
+        return args
+    head, rest = args[:first], args[first:]
+    tail: list[str] = []
+    moved: list[str] = []
+    i = 0
+    while i < len(rest):
+        a = rest[i]
+        if a == "--":
+            tail.extend(rest[i:])
+            break
+        if a in GLOBAL_OPTIONS_WITH_VALUE and i + 1 < len(rest):
+            moved += [a, rest[i + 1]]
+            i += 2
+            continue
+        if a.startswith("--workspace="):
+            moved.append(a)
+        else:
+            tail.append(a)
+        i += 1
+    return head + moved + tail
 
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=CampaignGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             options_metavar=OPTIONS_METAVAR, subcommand_metavar=COMMAND_METAVAR)
 @click.option(
     "--workspace",
     "-w",
@@ -104,8 +163,7 @@ def cli(ctx: click.Context, workspace: str | None, verbose: int) -> None:
     Token đặt trong tệp .env (không bao giờ in ra). Kênh chưa có token → ghi vào outbox/.
     Bắt đầu: `campaign-bot check`, rồi `campaign-bot demo` hoặc `campaign-bot run`.
     """
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(verbose)  # Vietnamese levels, local time; Alembic and tracebacks only with -vv
     ctx.obj = Ctx(workspace)
     ctx.call_on_close(ctx.obj.close)
 
@@ -128,6 +186,8 @@ def check(obj: Ctx) -> None:
     click.echo(f"  Dàn chữ banner: {layout_engine_name()}")
     if missing:
         click.echo(f"  {so(len(missing))} kênh chưa có token → đăng vào outbox/ (thư mục xem trước), không đăng thật.")
+    for warning in c.warnings:
+        click.secho(f"  ⚠ {warning}", fg="yellow")
 
 
 @cli.command()
@@ -147,7 +207,8 @@ def sync(obj: Ctx) -> None:
 
 
 @cli.command("plan")
-@click.option("--now", "now_text", metavar="ISO-TIME", help="Lập lịch như thể lúc này (mặc định: bây giờ).")
+@click.option("--now", "now_text", type=MOMENT, metavar="NGÀY-GIỜ",
+              help="Lập lịch như thể lúc này, ví dụ \"27/11/2026 08:00\" (mặc định: bây giờ).")
 @click.pass_obj
 def plan_cmd(obj: Ctx, now_text: str | None) -> None:
     """Lập lịch: tạo các lượt đăng cho các khung giờ đến hạn (không đăng)."""
@@ -178,7 +239,8 @@ def _print_tick(report: Any, as_json: bool, tz: Any) -> None:
 
 
 @cli.command()
-@click.option("--now", "now_text", metavar="ISO-TIME", help="Chạy như thể lúc này, ví dụ 2026-11-27T08:00 (giờ chiến dịch).")
+@click.option("--now", "now_text", type=MOMENT, metavar="NGÀY-GIỜ",
+              help="Chạy như thể lúc này, ví dụ \"27/11/2026 08:00\" hoặc 2026-11-27T08:00 (giờ chiến dịch).")
 @click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON.")
 @click.option("--outbox", "force_outbox", is_flag=True, help="Chỉ ghi vào outbox/, không đăng thật dù có token.")
 @click.pass_obj
@@ -188,7 +250,30 @@ def tick(obj: Ctx, now_text: str | None, as_json: bool, force_outbox: bool) -> N
 
     now = parse_now(now_text, obj.campaign)
     report = run_tick(obj.campaign, obj.store, obj.env, now, force_outbox=force_outbox)
+    waiting, until = quiet_waiting(obj.campaign, obj.store, now)
+    if waiting:
+        report.notes.append(f"{so(waiting)} bài chờ hết giờ yên lặng, sẽ đăng lúc {ngay_gio(until, obj.campaign.tz)}.")
     _print_tick(report, as_json, obj.campaign.tz)
+
+
+def quiet_waiting(campaign: Campaign, store: Store, now: datetime) -> tuple[int, datetime | None]:
+    """How many posts are due but held back by the quiet hours now, and when those end.
+
+    A tick at 23:55 that plans nothing but leaves four milestone posts for 06:30 must say so,
+    not just "0 lượt mới"."""
+    from bot.plan import in_quiet_hours, quiet_end
+
+    if not in_quiet_hours(campaign, now):
+        return 0, None
+    until = quiet_end(campaign, now)
+    with store.session() as s:
+        n = s.exec(
+            select(func.count()).select_from(Delivery).where(
+                Delivery.state.in_([DeliveryState.PENDING, DeliveryState.RETRY]),  # type: ignore[attr-defined]
+                Delivery.due_at <= until,
+            )
+        ).one()
+    return int(n), until
 
 
 @cli.command()
@@ -284,7 +369,54 @@ def status_data(obj: Ctx) -> dict[str, Any]:
     from bot.cli_milestones import status_section
 
     data["milestones"] = status_section(c, obj.store, utcnow())
+    for cid, reasons in waiting_reasons(c, obj.store, utcnow(), states).items():
+        if cid in data["channels"]:
+            data["channels"][cid]["waiting"] = reasons
     return data
+
+
+def waiting_reasons(campaign: Campaign, store: Store, now: datetime, states: dict[str, ChannelState]) -> dict[str, list[str]]:
+    """Why each channel's open deliveries wait, in words: its time has not come, quiet hours, a retry
+    after an error, a held or paused channel. "chờ 2" alone left the staff guessing."""
+    from bot.plan import in_quiet_hours
+
+    tz = campaign.tz
+    groups: dict[str, Counter[str]] = defaultdict(Counter)
+    with store.session() as s:
+        rows = s.exec(
+            select(Delivery.channel_id, Delivery.state, Delivery.slot_at, Delivery.due_at, Delivery.next_attempt_at,
+                   Delivery.reason, Delivery.schedule_id)
+            .where(Delivery.state.in_(DeliveryState.OPEN))  # type: ignore[attr-defined]
+        ).all()
+    for cid, state, slot_at, due_at, next_at, reason, schedule_id in rows:
+        st = states.get(cid)
+        due = _aware(due_at)
+        if st is not None and st.status == "held":
+            why = "kênh đang bị tạm giữ (xem `campaign-bot channels`)"
+        elif st is not None and st.paused_until and _aware(st.paused_until) > now:
+            why = f"kênh tạm dừng đến {ngay_gio(_aware(st.paused_until), tz)}" + (f": {st.pause_reason}" if st.pause_reason else "")
+        elif state == DeliveryState.SENDING:
+            why = "đang gửi"
+        elif state == DeliveryState.RETRY:
+            when = ngay_gio(_aware(next_at), tz) if next_at else "lượt sau"
+            why = f"thử lại lúc {when}" + (f" sau lỗi: {reason}" if reason else "")
+        elif due > now:
+            base = _aware(slot_at) if slot_at else None
+            if base is not None and base < due and in_quiet_hours(campaign, base):
+                why = f"chờ hết giờ yên lặng, đăng lúc {ngay_gio(due, tz)}"
+            elif schedule_id is None:
+                why = f"tin cột mốc chờ hết giờ yên lặng, đăng lúc {ngay_gio(due, tz)}"
+            else:
+                why = f"chờ đến giờ đăng {ngay_gio(due, tz)}"
+        else:
+            why = "đến hạn, đăng ở lượt chạy tới"
+        groups[cid][why] += 1
+    return {cid: [f"{so(n)} bài: {why}" for why, n in c.most_common()] for cid, c in groups.items()}
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite gives naive UTC datetimes back."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @cli.command()
@@ -302,52 +434,20 @@ def status(obj: Ctx, as_json: bool) -> None:
         f"Tổng: đã đăng {so(t['sent'])}, chờ {so(t['pending'] + t['retry'])}, đang gửi {so(t['sending'])}, "
         f"lỗi {so(t['failed'])}, bỏ qua {so(t['skipped'])}."
     )
-    click.echo(f"{'Kênh':<40} {'đã đăng':>8} {'chờ':>6} {'lỗi':>6}  ghi chú")
-    for e in data["channels"].values():
+    labels = {cid: f"{names.get(e['unit'], e['unit'])} · {e['platform']}" for cid, e in data["channels"].items()}
+    width = max([len("Kênh"), *map(len, labels.values())])  # never cut a name: the column grows instead
+    click.echo(f"{'Kênh':<{width}} {'đã đăng':>8} {'chờ':>6} {'lỗi':>6}  ghi chú")
+    for cid, e in data["channels"].items():
         st = e["states"]
         note = "TẠM GIỮ: " + (e.get("reason") or "") if e.get("held") else ("outbox" if e.get("mode") == "outbox" else "")
-        label = f"{names.get(e['unit'], e['unit'])} · {e['platform']}"
-        click.echo(f"{label[:40]:<40} {so(st['sent']):>8} {so(st['pending'] + st['retry']):>6} {so(st['failed']):>6}  {note}")
+        click.echo(f"{labels[cid]:<{width}} {so(st['sent']):>8} {so(st['pending'] + st['retry']):>6} {so(st['failed']):>6}  {note}")
+        for reason in e.get("waiting", []):
+            click.echo(f"    ↳ {reason}")
     ms = data.get("milestones")
     if ms:
         from bot.cli_milestones import print_status_section
 
         print_status_section(ms)
-
-
-@cli.command()
-@click.option("--days", default=30, show_default=True, help="Số ngày phát lại.")
-@click.option("--start", "start_text", metavar="ISO-TIME", help="Bắt đầu từ (mặc định: bây giờ).")
-@click.pass_obj
-def demo(obj: Ctx, days: int, start_text: str | None) -> None:
-    """Phát lại N ngày tới của chiến dịch mẫu theo thời gian giả lập, ghi tất cả vào outbox/."""
-    from tqdm import tqdm
-
-    from bot.pipeline import demo_moments, play
-    from bot.store.sync import sync_campaign
-
-    c = obj.campaign
-    start = parse_now(start_text, c)
-    sync_campaign(c, obj.store, actor="demo")
-    moments = demo_moments(c, start, days)
-    with tqdm(total=len(moments), unit="lượt", desc=f"Phát lại {days} ngày", file=sys.stderr, mininterval=0.5) as bar:
-        def step(moment: datetime, report: Any) -> None:
-            bar.set_postfix_str(ngay_gio(moment, c.tz))
-            bar.update(1)
-            for m in report.milestones:
-                tqdm.write(f"  ★ {m}", file=sys.stderr)
-
-        totals = play(c, obj.store, obj.env, start, days, on_step=step)
-    outbox = obj.workspace / "outbox"
-    units = {p.parent.parent.name for p in outbox.glob("*/*/*.json")}
-    platforms = Counter(p.parent.name for p in outbox.glob("*/*/*.json"))
-    click.echo(
-        f"Xong: {so(totals['sent'])} bài mới vào outbox ({so(totals['milestones'])} tin cột mốc); "
-        f"outbox có {so(sum(platforms.values()))} bài cho {so(len(units))} đơn vị "
-        f"(facebook {so(platforms['facebook'])}, zalo {so(platforms['zalo'])})."
-    )
-    click.echo(f"Xem bài và banner trong: {outbox}")
-    click.echo("Xem tổng hợp: `campaign-bot status` · kiểm tra kênh: `campaign-bot channels`")
 
 
 DETAIL_LABELS = {
@@ -421,7 +521,7 @@ def channels(obj: Ctx, as_json: bool, release: tuple[str, ...], offline: bool) -
         for key, value in (e.get("details") or {}).items():
             if value not in (None, "", [], {}):
                 shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
-                click.echo(f"    {DETAIL_LABELS.get(key, key)}: {shown}")
+                click.echo(f"    {DETAIL_LABELS.get(key, key)}: {yes_no(shown)}")
         if e["held"]:
             click.secho(f"    TẠM GIỮ từ {ngay_gio(e.get('held_at'), obj.campaign.tz)}: {e.get('reason')}", fg="yellow")
         elif e.get("problem"):
@@ -433,11 +533,11 @@ def channels(obj: Ctx, as_json: bool, release: tuple[str, ...], offline: bool) -
 
 
 def _register_commands() -> None:
-    """Commands that live beside the role they serve: milestones, reports, workers."""
-    from bot import cli_milestones, cli_worker
+    """Commands that live beside the role they serve: milestones, reports, workers, demo and reset."""
+    from bot import cli_demo, cli_milestones, cli_new, cli_worker
     from bot.reports import cli as reports_cli
 
-    for module in (cli_milestones, reports_cli, cli_worker):
+    for module in (cli_milestones, reports_cli, cli_worker, cli_demo, cli_new):
         for command in module.commands:
             cli.add_command(command)
 

@@ -18,6 +18,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from bot.load import Campaign
+from bot.messages import MOMENT
 from bot.metrics import main_metric, metric_label, subtree_values
 from bot.milestones import (
     Threshold,
@@ -69,7 +70,8 @@ def metrics_group() -> None:
 @metrics_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--no-check", is_flag=True, help="Chỉ nhập số liệu, không xét cột mốc.")
-@click.option("--now", "now_text", metavar="ISO-TIME", help="Xét cột mốc như thể lúc này (mặc định: bây giờ).")
+@click.option("--now", "now_text", type=MOMENT, metavar="NGÀY-GIỜ",
+              help="Xét cột mốc như thể lúc này, ví dụ \"24/11/2026 08:00\" (mặc định: bây giờ).")
 @click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON.")
 @click.pass_obj
 def metrics_import(obj: Any, file: Path, no_check: bool, now_text: str | None, as_json: bool) -> None:

@@ -366,6 +366,7 @@ class Campaign:
     banners: dict[str, Any]  # id -> bot.banners.BannerTemplate
     media: Any = None
     config_hash: str = ""
+    warnings: list[Problem] = field(default_factory=list)  # files skipped with a word (a story saved as .txt)
     unit_by_id: dict[str, UnitConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -416,6 +417,33 @@ def _split_front_matter(text: str, rel: str) -> tuple[str, str, list[Problem]]:
     return "", "", [Problem(rel, 1, None, "phần khai báo đầu bài không có dòng '---' đóng", "thêm một dòng '---' sau các khóa")]
 
 
+# (folder, the suffix that is read, the suffixes that belong there without being read)
+READ_SUFFIXES = (("content", ".md", IMAGE_SUFFIXES), ("schedules", ".yaml", set()), ("banners", ".yaml", set()))
+
+
+def skipped_files(workspace: Path) -> list[Problem]:
+    """Files that look like campaign files but are not read (a story saved as ``.MD`` or ``.txt``, a
+    schedule as ``.yml``): a warning each, so nothing is ignored without a word."""
+    warnings: list[Problem] = []
+    for folder, suffix, also in READ_SUFFIXES:
+        root = workspace / folder
+        if not root.is_dir():
+            continue
+        pattern = "**/*" if folder == "content" else "*"
+        for path in sorted(root.glob(pattern)):
+            if not path.is_file() or any(p.startswith(".") for p in path.relative_to(workspace).parts):
+                continue
+            if path.suffix == suffix or path.suffix.lower() in also or (folder == "banners" and "assets" in path.parts):
+                continue
+            rel = path.relative_to(workspace).as_posix()
+            fix = f"đổi tên tệp thành {path.stem}{suffix}" if path.suffix.lower() in {".md", ".markdown", ".txt", ".yml", ".yaml"} \
+                else f"tệp này không được đọc; bài viết phải là tệp {suffix}"
+            if folder == "content" and path.suffix.lower() == ".txt":
+                fix += " và thêm phần khai báo đầu bài (xem `campaign-bot new story`)"
+            warnings.append(Problem(rel, None, None, f"tệp bị bỏ qua: đuôi '{path.suffix or '(không có)'}' không phải '{suffix}'", fix))
+    return warnings
+
+
 def _iter_files(folder: Path, pattern: str) -> list[Path]:
     if not folder.is_dir():
         return []
@@ -433,9 +461,12 @@ def _hash_files(paths: list[Path]) -> str:
 def _load_story(path: Path, workspace: Path, content_dir: Path) -> tuple[Story | None, list[Problem]]:
     rel = path.relative_to(workspace).as_posix()
     try:
-        text = nfc(path.read_text(encoding="utf-8")).replace("\r\n", "\n")
+        # a BOM (Notepad's "UTF-8 with BOM") would hide the opening '---'
+        text = nfc(path.read_text(encoding="utf-8")).removeprefix("\ufeff").replace("\r\n", "\n")
     except UnicodeDecodeError as exc:
-        return None, [Problem(rel, None, None, f"tệp không phải UTF-8 ({exc.reason})", "lưu lại tệp với mã hóa UTF-8")]
+        from bot.messages import utf8_problem
+
+        return None, [Problem(rel, *utf8_problem(path.read_bytes(), exc))]
     front_text, body, problems = _split_front_matter(text, rel)
     if problems:
         return None, problems
@@ -666,6 +697,7 @@ def load_campaign(workspace: Path) -> Campaign:
         banners=banners,
         media=media,
         config_hash=config_hash,
+        warnings=skipped_files(workspace),
     )
 
 

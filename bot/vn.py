@@ -116,7 +116,8 @@ def parse_moment(text: str, tz: ZoneInfo = TZ) -> datetime:
             moment = datetime.fromisoformat(value)
     except ValueError as exc:
         if m or re.fullmatch(r"\d{4}-\d{2}-\d{2}.*", value):
-            raise ValueError(f"'{value}' không phải một ngày có thật ({date_reason(exc)})") from None
+            raise ValueError(f"'{value}' không phải một ngày có thật ({date_reason(exc)}); "
+                             "ghi như 24/11/2026 08:00 hoặc 2026-11-24T08:00") from None
         raise ValueError(f"'{value}' không phải thời điểm; ghi như 24/11/2026 08:00 hoặc 2026-11-24T08:00") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)

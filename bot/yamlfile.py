@@ -6,7 +6,6 @@ PyYAML's node tree keeps the marks that ``safe_load`` throws away; we walk both 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,22 +93,25 @@ def parse_yaml(text: str, file: str, line_offset: int = 0) -> tuple[Located | No
     try:
         node = loader.get_single_node()  # one parse: the node tree keeps the marks …
         data = loader.construct_document(node) if node is not None else None  # … and gives the data
+    except (ValueError, TypeError, OverflowError) as exc:
+        # An impossible date (`approved_at: 2026-11-31`) or an explicit tag on a value that does not fit
+        # it (`!!int x`): bot.messages finds the value and says why, in Vietnamese, with its line.
+        from bot.messages import construct_problem
+
+        at, message, fix = construct_problem(node, text, exc)
+        return None, [Problem(file, at + 1 + line_offset if at is not None else None, None, message, fix)]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         context = getattr(exc, "context_mark", None)
         if context is not None and mark is not None and mark.index >= len(text.rstrip()):
             mark = context  # an unclosed bracket or quote, found at the end: point at where it opened
         line = mark.line + 1 + line_offset if mark else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        return None, [
-            Problem(
-                file,
-                line,
-                None,
-                f"YAML không hợp lệ: {reason}",
-                "kiểm tra thụt lề (dùng dấu cách, không dùng tab), dấu ':' sau mỗi khóa và dấu ngoặc kép đóng mở đủ",
-            )
-        ]
+        from bot.messages import yaml_problem  # PyYAML's English, in Vietnamese with a fix that fits
+
+        lines = text.split("\n")
+        line_text = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+        message, fix = yaml_problem(getattr(exc, "problem", None), line_text)
+        return None, [Problem(file, line, None, f"YAML không hợp lệ: {message}", fix)]
     finally:
         loader.dispose()
     located = Located(file, data, line_offset=line_offset)
@@ -130,7 +132,9 @@ def read_yaml(path: Path, workspace: Path) -> tuple[Located | None, list[Problem
     try:
         text = nfc(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        return None, [Problem(rel, None, None, f"tệp không phải UTF-8 ({exc.reason})", "lưu lại tệp với mã hóa UTF-8")]
+        from bot.messages import utf8_problem
+
+        return None, [Problem(rel, *utf8_problem(path.read_bytes(), exc))]
     return parse_yaml(text, rel)
 
 
@@ -162,44 +166,11 @@ def validate(
     try:
         return model.model_validate(data), []
     except ValidationError as exc:
+        from bot.messages import clean_loc, explain, pick_errors  # pydantic's English, in Vietnamese
+
         vocab = vocabulary if vocabulary is not None else model_fields_vocabulary(model)
         problems = []
-        for err in exc.errors():
-            path = (*base, *err["loc"])
-            problems.append(located.problem(path, *_explain(err, vocab)))
+        for err in pick_errors(exc.errors()):  # one error per field, not one per member of a union
+            path = (*base, *clean_loc(err["loc"]))
+            problems.append(located.problem(path, *explain(err, vocab)))
         return None, problems
-
-
-_TYPE_HINTS = {
-    "int_parsing": "ghi một số nguyên, ví dụ 3000",
-    "int_type": "ghi một số nguyên, ví dụ 3000",
-    "bool_parsing": "ghi true hoặc false",
-    "bool_type": "ghi true hoặc false",
-    "date_from_datetime_parsing": "ghi ngày theo dạng NĂM-THÁNG-NGÀY, ví dụ 2026-12-01",
-    "date_parsing": "ghi ngày theo dạng NĂM-THÁNG-NGÀY, ví dụ 2026-12-01",
-    "datetime_parsing": "ghi theo dạng 2026-12-01 hoặc 2026-12-01T08:00",
-    "string_type": "ghi một chuỗi chữ (đặt trong dấu ngoặc kép nếu cần)",
-    "list_type": "ghi một danh sách, ví dụ [facebook, zalo]",
-}
-
-
-def _explain(err: dict[str, Any], vocab: set[str]) -> tuple[str, str | None]:
-    kind = err["type"]
-    loc = err["loc"]
-    if kind == "extra_forbidden":
-        key = str(loc[-1])
-        close = difflib.get_close_matches(key, sorted(vocab), n=1, cutoff=0.6)
-        fix = f"có phải ý bạn là '{close[0]}'?" if close else "xóa khóa này hoặc xem tài liệu định dạng các khóa hợp lệ"
-        return f"khóa không được biết: '{key}'", fix
-    if kind == "missing":
-        return "thiếu khóa bắt buộc", f"thêm dòng '{loc[-1]}: …'"
-    if kind in ("literal_error", "enum"):
-        expected = err.get("ctx", {}).get("expected", "")
-        return f"giá trị không hợp lệ: {err.get('input')!r}", f"dùng một trong: {expected}"
-    msg = err.get("msg", kind)
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    if " | fix: " in msg:
-        message, fix = msg.split(" | fix: ", 1)
-        return message, fix
-    return msg, _TYPE_HINTS.get(kind)

@@ -25,7 +25,7 @@ def test_help_lists_every_command_with_a_description() -> None:
 
 def test_bad_now_is_a_usage_error(mini: Path) -> None:
     result = CliRunner().invoke(cli, ["--workspace", str(mini), "tick", "--now", "ngày mai"])
-    assert result.exit_code == 2 and "ISO" in result.output
+    assert result.exit_code == 2 and "'--now'" in result.output and "24/11/2026 08:00" in result.output
 
 
 def test_not_a_campaign_folder(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ def test_mini_campaign_loads(mini: Path) -> None:
 @pytest.mark.parametrize(
     ("rel", "text", "line", "needle", "fix"),
     [
-        ("config/units.yaml", "units:\n  - id: tinh\n    name: [unclosed\n", 3, "YAML", "thụt lề"),
+        ("config/units.yaml", "units:\n  - id: tinh\n    name: [unclosed\n", 3, "YAML", "dấu ]"),
         (
             "config/units.yaml",
             "units:\n  - id: tinh\n    name: T\n    level: province\n    parnet: x\n",

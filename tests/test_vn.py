@@ -33,3 +33,42 @@ def test_templates_use_so_filter_and_nfc() -> None:
     assert text == "Toàn tỉnh đã có 1.234.567 sáng kiến"
     decomposed = unicodedata.normalize("NFD", "Tự hào trí tuệ")
     assert nfc(decomposed) == "Tự hào trí tuệ" and render_text(decomposed, {}) == "Tự hào trí tuệ"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("24/11/2026 08:00", (2026, 11, 24, 8, 0)), ("24/11/2026", (2026, 11, 24, 0, 0)), ("2026-11-24T08:00", (2026, 11, 24, 8, 0)),
+     ("1/2/2027 7h30", (2027, 2, 1, 7, 30)), ("2026-11-24 08:00", (2026, 11, 24, 8, 0))],
+)
+def test_parse_moment_reads_vietnamese_and_iso_dates(text: str, expected: tuple[int, ...]) -> None:
+    from bot.vn import TZ, parse_moment
+
+    moment = parse_moment(text)
+    assert moment == datetime(*expected, tzinfo=TZ)
+
+
+@pytest.mark.parametrize(("text", "needle"), [("31/11/2026", "tháng đó không có ngày này"), ("2026-13-01", "tháng phải từ 1 đến 12"),
+                                              ("24/11/2026 25:00", "giờ phải từ 0 đến 23"), ("ngày mai", "24/11/2026 08:00")])
+def test_parse_moment_says_why_in_vietnamese(text: str, needle: str) -> None:
+    from bot.vn import parse_moment
+
+    with pytest.raises(ValueError, match=needle):
+        parse_moment(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("sang-kien/bằng-tài-phân-loại", "sang-kien-bang-tai-phan-loai"), ("Đồng Nai đứng đầu", "dong-nai-dung-dau"),
+     ("Quỹ “Mái ấm Công đoàn”", "quy-mai-am-cong-doan"), ("!!!", "bai"),
+     (unicodedata.normalize("NFD", "Sáng kiến"), "sang-kien")],
+)
+def test_slug_transliterates_vietnamese(text: str, expected: str) -> None:
+    from bot.vn import slug
+
+    assert slug(text) == expected
+
+
+def test_outbox_file_names_are_transliterated() -> None:
+    from bot.channels.outbox import _slug
+
+    assert _slug("sang-kien/sáng-kiến-bằng-tài-phân-loại") == "sang-kien-sang-kien-bang-tai-phan-loai"

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from bot.vn import TZ, ngay, ngay_gio, so
+from bot.messages import MOMENT
+from bot.vn import TZ, ngay, ngay_gio, parse_moment, so
 
 
 def _out_dir(obj: Any, out: str | None, default: str) -> Path:
@@ -31,18 +32,17 @@ def _preview_store(obj: Any) -> Any:
 def parse_day(value: str | None, what: str) -> date | None:
     if not value:
         return None
-    for parse in (date.fromisoformat, lambda v: datetime.strptime(v, "%d/%m/%Y").date()):
-        try:
-            return parse(value.strip())
-        except ValueError:
-            continue
-    raise click.BadParameter(f"'{value}' không phải ngày; ghi như 24/11/2026 hoặc 2026-11-24", param_hint=what)
+    try:  # one rule for dates on every command (bot.vn.parse_moment): 24/11/2026 or 2026-11-24
+        return parse_moment(value).date()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=what) from None
 
 
 @click.command()
 @click.option("--days", default=14, show_default=True, type=click.IntRange(1, 366), help="Số ngày xem trước.")
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Thư mục ghi trang (mặc định: preview/ trong thư mục chiến dịch).")
-@click.option("--from", "from_text", metavar="ISO-TIME", help="Bắt đầu từ thời điểm này, ví dụ 2026-11-30T07:00 (mặc định: bây giờ).")
+@click.option("--from", "from_text", type=MOMENT, metavar="NGÀY-GIỜ",
+              help="Bắt đầu từ thời điểm này, ví dụ \"30/11/2026 07:00\" (mặc định: bây giờ).")
 @click.pass_obj
 def preview(obj: Any, days: int, out: str | None, from_text: str | None) -> None:
     """Xem trước N ngày tới: lịch đăng theo đơn vị và nền tảng, từng bài như sẽ đăng, khung giờ bỏ trống
