@@ -288,6 +288,12 @@ def test_demo_never_touches_the_real_store_outbox_or_tokens(sample: Path) -> Non
         pending = s.exec(select(Delivery).where(Delivery.channel_id == "ldld-tinh/facebook")).all()
         assert pending and all(d.state == DeliveryState.PENDING for d in pending)
 
+    # after the demo the preview still shows the coming slots (the old demo left "0 bài sẽ đăng")
+    shown = run(sample, "preview", "--from", "01/12/2026 07:00", "--days", "3", "--out", str(sample.parent / "pv"))
+    assert shown.exit_code == 0, shown.output
+    coming = re.search(r"(\d[\d.]*) bài sẽ đăng", shown.output)
+    assert coming and int(coming.group(1).replace(".", "")) > 0, shown.output
+
     # after the demo the campaign goes on: a new approved story is posted at the next slot (Wed 02/12 08:00)
     write(sample, "content/sang-kien/bai-moi-sau-demo.md", story(unit="ldld-tinh", audience="all", priority="100")
           .replace("approved_at: 2026-11-01", "approved_at: 2026-12-01"))
