@@ -28,7 +28,9 @@ from bot.messages import MOMENT
 from bot.vn import ngay_gio, so
 
 DEMO_FOLDER = "demo"  # under the workspace: demo/campaign.db and demo/outbox/
-SECRET_PREFIXES = ("FB_", "ZALO_", "GRAPH_", "CAMPAIGN_DB_URL")
+# tokens, platform addresses, the real store, and where alerts go (the demo tells nobody anything)
+SECRET_PREFIXES = ("FB_", "ZALO_", "GRAPH_", "CAMPAIGN_DB_URL", "CAMPAIGN_SMTP_URL", "CAMPAIGN_NOTIFY_URLS",
+                   "CAMPAIGN_MAIL_FROM")
 
 
 def demo_folder(workspace: Path) -> Path:
@@ -36,7 +38,8 @@ def demo_folder(workspace: Path) -> Path:
 
 
 def demo_env(env: dict[str, str], campaign: Any) -> dict[str, str]:
-    """The environment without any token or store address: the demo can never post for real."""
+    """The environment without any token, store address or alert address: the demo can never post
+    for real, write to the campaign's store, or mail a person about a simulated milestone."""
     token_vars = {ch.token_env for u in campaign.units for ch in u.channels if ch.token_env}
     return {k: v for k, v in env.items() if k not in token_vars and not k.startswith(SECRET_PREFIXES)}
 
@@ -78,7 +81,7 @@ def demo(obj: Any, days: int, start_text: str | None) -> None:
             with tqdm(total=len(moments), unit="lượt", desc=f"Phát lại {days} ngày", file=sys.stderr,
                       mininterval=0.5) as bar:
                 for moment in moments:
-                    report = tick(c, store, env, moment, worker=worker, force_outbox=True)
+                    report = tick(c, store, env, moment, worker=worker, force_outbox=True, send_alerts=False)
                     totals.update(report.worker.outcomes)
                     totals["milestones"] += len(report.milestones)
                     bar.set_postfix_str(ngay_gio(moment, c.tz))

@@ -379,3 +379,24 @@ def test_reset_forgets_what_an_old_demo_played_and_keeps_real_posts(sample: Path
     assert len(list((sample / "outbox").glob("*/*/*.json"))) > 1
     nothing = run(sample, "reset", "--dry-run")
     assert "lượt đăng" in nothing.output or "Không có gì" in nothing.output
+
+
+def test_demo_tells_nobody_and_a_real_tick_still_does(sample: Path) -> None:
+    """The sample campaign names alert addresses; the demo's simulated milestones must mail no one."""
+    from tests.smtp_server import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    try:
+        (sample / ".env").write_text(f"CAMPAIGN_SMTP_URL={server.url}\nCAMPAIGN_MAIL_FROM=bot@ldld.example.vn\n",
+                                     encoding="utf-8")
+        result = run(sample, "demo", "--days", "2", "--start", "01/12/2026 07:00")
+        assert result.exit_code == 0, result.output
+        assert "★" in result.output or "tin cột mốc" in result.output  # milestones were played …
+        assert server.inbox.messages == []  # … and nobody was told
+        # the same milestones in the real campaign are told (the alerts still work outside the demo)
+        real = run(sample, "tick", "--now", "01/12/2026 07:00", "--outbox")
+        assert real.exit_code == 0, real.output
+        assert server.inbox.messages
+    finally:
+        server.stop()
