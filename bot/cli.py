@@ -188,6 +188,13 @@ def check(obj: Ctx) -> None:
         click.echo(f"  {so(len(missing))} kênh chưa có token → đăng vào outbox/ (thư mục xem trước), không đăng thật.")
     for warning in c.warnings:
         click.secho(f"  ⚠ {warning}", fg="yellow")
+    from bot.banners import campaign_fit_warnings
+
+    cut = campaign_fit_warnings(c)  # a warning, not an error: the banner is still drawn, with "…"
+    if cut:
+        click.secho(f"⚠ {so(len(cut))} banner có chữ không vừa khung:", fg="yellow")
+        for message in cut:
+            click.echo(f"  {message}")
 
 
 @cli.command()
