@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -55,7 +54,7 @@ from bot.posts import unit_info
 from bot.store.db import Store
 from bot.store.models import AuditLog, Channel, ContentItem, Meta, MetricReading, MilestoneFiring
 from bot.templating import render_text
-from bot.vn import nfc, ngay, so
+from bot.vn import lam_tron_phan_tram, nfc, ngay, phan_tram_so, so
 
 log = logging.getLogger(__name__)
 
@@ -138,16 +137,13 @@ def percent_of(value: float, target: int | None) -> float | None:
 
 
 def percent_floor(percent: float | None) -> float | None:
-    """One decimal, never rounded up (99.96 → 99.9: "100%" only when it is reached)."""
-    return None if percent is None else math.floor(percent * 10 + 1e-6) / 10
+    """One decimal by the one rule of bot.vn (half up; never 100 before it is reached: 99.96 → 99.9)."""
+    return lam_tron_phan_tram(percent)
 
 
 def percent_text(percent: float | None) -> str:
-    """Vietnamese percentage, an integer or one decimal, never rounded up: 130, 99,9."""
-    floored = percent_floor(percent)
-    if floored is None:
-        return ""
-    return so(floored, 1 if _frac(floored) else 0)
+    """Vietnamese percentage, an integer or one decimal, the same everywhere: 130, 108,9, 99,9."""
+    return phan_tram_so(percent)
 
 
 def rule_units(rule: MilestoneConfig, tree: Tree) -> list[str]:
