@@ -74,6 +74,14 @@ MISTAKES = [
     ("bad-cron", "schedules/hong.yaml", "schedules:\n  - id: x\n    cron: \"every day\"\n    kinds: [guide]\n", 3, "cron"),
     ("quiet-hours", "schedules/lich.yaml", None, 13, "21:30-06:30"),
     ("not-utf8", "content/sai.md", None, 2, "UTF-8"),
+    # the loader's own table (tests/test_load.py), through the commands
+    ("misspelt-key-units", "config/units.yaml", "units:\n  - id: tinh\n    name: T\n    level: province\n    parnet: x\n",
+     5, "có phải ý bạn là 'parent'?"),
+    ("cron-four-fields", "schedules/hong.yaml", 'schedules:\n  - id: x\n    cron: "0 8 * *"\n    kinds: [guide]\n', 3, "5 trường"),
+    ("unknown-unit-in-schedule", "schedules/hong.yaml",
+     'schedules:\n  - id: x\n    cron: "0 8 * * *"\n    kinds: [guide]\n    units: [tinh, huyen-c]\n', 5, "có phải ý bạn là 'huyen-"),
+    ("misspelt-kind-in-schedule", "schedules/hong.yaml", 'schedules:\n  - id: x\n    cron: "0 8 * * *"\n    kinds: [guid]\n',
+     4, "có phải ý bạn là 'guide'?"),
 ]
 
 
