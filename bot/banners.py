@@ -1121,16 +1121,43 @@ def _balance_paragraph(
     words: list[str], count: int, face: _Face, width: int, keep: tuple[str, ...], all_caps: bool
 ) -> tuple[list[str], float]:
     """The best ``count`` lines for one paragraph and their cost (see the constants above)."""
-    n = len(words)
     if count <= 1:
         return [" ".join(words)], 0.0
     glue = _glue(words, keep, all_caps)
     unit = float(width) ** 2
+    exact = bool(_MARKS.search(" ".join(words)))
+    lines = _best_lines(words, count, face, width, glue, unit, exact)
+    if lines is not None and not exact and any(face.width(line) > width for line in lines[0]):
+        lines = _best_lines(words, count, face, width, glue, unit, True)  # kerning made a line too wide
+    if lines is None:
+        return _greedy_paragraph(words, face, width), math.inf
+    return lines
+
+
+def _line_width(words: list[str], i: int, j: int, face: _Face, advances: list[float], space: float) -> int:
+    """The ink width of words[i:j] on one line from per-word advances (as ``_Face.width`` computes it, without
+    shaping the line): n² lines are measured while balancing, one ``getlength`` each would double the layout time.
+    Kerning across a space is not counted, so the chosen lines are measured again exactly."""
+    total = sum(advances[i:j]) + space * (j - i - 1)
+    first = face.glyph(words[i][0])
+    last = face.glyph(words[j - 1][-1])
+    return max(math.ceil(total), math.ceil(total - last[4] + last[2])) - min(0, first[0])
+
+
+def _best_lines(
+    words: list[str], count: int, face: _Face, width: int, glue: list[float], unit: float, exact: bool
+) -> tuple[list[str], float] | None:
+    n = len(words)
+    advances = [face.advance(word) for word in words]
+    space = face.advance(" ")
     # cost[i][j]: the line words[i:j] (slack²), None when it does not fit; the width grows with j, so stop there.
     cost: list[dict[int, float]] = [{} for _ in range(n)]
     for i in range(n):
         for j in range(i + 1, n + 1):
-            used = face.width(" ".join(words[i:j]))
+            if exact:
+                used = face.width(" ".join(words[i:j]))
+            else:
+                used = _line_width(words, i, j, face, advances, space)
             if used > width:
                 break
             cost[i][j] = float(width - used) ** 2
@@ -1154,7 +1181,7 @@ def _balance_paragraph(
                 if total < best[k][j]:
                     best[k][j], back[k][j] = total, i
     if best[count][n] == inf:
-        return _greedy_paragraph(words, face, width), inf
+        return None
     lines: list[str] = []
     j = n
     for k in range(count, 0, -1):

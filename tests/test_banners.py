@@ -969,3 +969,22 @@ def test_photo_layout_without_a_photo_uses_the_campaign_background(sample: Path)
     box = (200, 180, 1000, 250)
     assert mean_difference(image.crop(box), background.crop(box)) < 3
     assert len(images_for(item, c)) == 1
+
+
+def test_balancing_by_word_advances_chooses_what_exact_measuring_would() -> None:
+    """Balancing measures n² candidate lines from per-word advances (fast); the choice must be the one that
+    measuring every line with the shaper gives."""
+    face = banners._face("bold", 40)
+    compared = 0
+    for title in TITLES:
+        words = title.split()
+        for width in range(300, 1200, 53):
+            count = len(greedy_lines(title, width, size=40))
+            if count < 2:
+                continue
+            glue = banners._glue(words, (), False)
+            fast = banners._best_lines(words, count, face, width, glue, float(width) ** 2, False)
+            exact = banners._best_lines(words, count, face, width, glue, float(width) ** 2, True)
+            assert fast is not None and exact is not None and fast[0] == exact[0], (title, width)
+            compared += 1
+    assert compared > 50
