@@ -6,9 +6,9 @@ unclear answer must start when the answer became unclear (the timeout), not when
 started; otherwise the channel reopens while the platform is still working, another worker's
 reconcile read finds nothing yet, and the post is sent again.
 
-Timeline here (seconds from the call): the client gives up at 0.5 (read timeout), the fake makes
-the post at 1.6, the settle window is 1.5. Counted from the call (the old bug) the channel reopens
-at 1.5, before the post exists; counted from the timeout it reopens at 2.0, after it.
+Timeline here (seconds from the call): the client gives up at 1.0 (read timeout), the fake makes
+the post at 1.8, the settle window is 1.5. Counted from the call (the old bug) the channel reopens
+at 1.5, before the post exists; counted from the timeout it reopens at 2.5, after it.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from bot.worker import Worker
 from tests.fakes.graph_server import GraphFake
 from tests.worker_fleet import make_workspace, page_ids, seed, tally, worker_env
 
-READ_TIMEOUT = 0.5
-SLOW = 1.6  # the fake makes the post this long after the call arrived
+READ_TIMEOUT = 1.0
+SLOW = 1.8  # the fake makes the post this long after the call arrived
 SETTLE = 1.5
 
 
