@@ -58,6 +58,7 @@ banner:   # mẫu banner (id trong banners/*.yaml); để trống: mẫu của l
 link:   # liên kết đọc thêm, bắt đầu bằng https://
 tags: []   # thẻ, ví dụ [giao-duc, chuyen-doi-so]
 summary:   # tóm tắt một hai câu (Zalo và trang xem trước dùng); để trống: lấy đầu bài
+# withdrawn: "lý do"   # rút bài đã đăng: bỏ dấu '#' ở đầu dòng và ghi lý do; bài bị gỡ khỏi mọi Trang/OA
 ---
 """
 
