@@ -547,6 +547,10 @@ def _register_commands() -> None:
     for module in (cli_milestones, reports_cli, cli_worker, cli_demo, cli_new):
         for command in module.commands:
             cli.add_command(command)
+    from bot import cli_corrections  # issue 16: withdraw, corrections, history
+
+    for command in cli_corrections.commands:
+        cli.add_command(command)
 
 
 _register_commands()

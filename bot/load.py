@@ -73,6 +73,25 @@ class Phase(Strict):
         return self
 
 
+class CorrectionsConfig(Strict):
+    """What happens to posts already published when an approved item changes (issue 16).
+
+    ``policy``: ``edit`` (change each post in place where the platform allows it), ``repost`` (remove
+    the old post, then publish the new version) or ``leave`` (change nothing already published).
+    ``kinds``: another policy for some kinds. ``image``: what an ``edit`` does when a Facebook photo
+    changed (a photo cannot be replaced): ``repost`` or ``report`` (edit the text, tell a person).
+    ``quiet_hours``: edits and removals wait for the end of quiet hours too (default: they do not).
+    """
+
+    policy: Literal["edit", "repost", "leave"] = "edit"
+    kinds: dict[str, Literal["edit", "repost", "leave"]] = Field(default_factory=dict)
+    image: Literal["repost", "report"] = "repost"
+    quiet_hours: bool = False
+
+    def policy_for(self, kind: str) -> str:
+        return self.kinds.get(kind, self.policy)
+
+
 class CampaignConfig(Strict):
     id: str
     name: str
@@ -83,6 +102,7 @@ class CampaignConfig(Strict):
     hashtags: list[str] = Field(default_factory=list)
     slogans: list[str] = Field(default_factory=list)
     media: dict[str, Any] | None = None
+    corrections: CorrectionsConfig = Field(default_factory=CorrectionsConfig)  # issue 16
 
     @field_validator("timezone")
     @classmethod
@@ -338,6 +358,7 @@ class StoryFront(Strict):
     link: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
     tags: list[str] = Field(default_factory=list)
     summary: str | None = None
+    withdrawn: str | None = None  # issue 16: the reason; the item is removed everywhere and never planned again
 
 
 @dataclass

@@ -228,6 +228,7 @@ def fill_slot(
             col(ContentItem.approved),
             col(ContentItem.kind).in_(list(schedule.kinds)),
             col(ContentItem.source).is_not(None),
+            col(ContentItem.withdrawn).is_(None),  # issue 16: a withdrawn item is never planned again
         )
         candidates = sorted(
             (
@@ -325,6 +326,8 @@ def announce(
 ) -> list[Delivery]:
     """Deliveries for an announcement (milestone): due at once (after quiet hours), first in line,
     outside the daily cap. Existing (content, channel) pairs are left alone."""
+    if content.withdrawn:
+        return []  # issue 16: a withdrawn announcement is never planned again
     existing = set(s.exec(select(Delivery.channel_id).where(Delivery.content_id == content.id)).all())
     due = quiet_end(campaign, now)
     out = []

@@ -45,7 +45,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,6 +78,7 @@ from bot.store.models import (
     DeliveryState,
     Engagement,
     Meta,
+    PostAction,
     utcnow,
 )
 from bot.store.models import Channel as ChannelRow
@@ -197,6 +198,8 @@ class Worker:
         self._lock = threading.Lock()
         self._held: set[str] = set()  # channel leases this worker holds
         self._sending: set[int] = set()  # deliveries this worker moved to 'sending' and has not settled
+        self._acting: set[int] = set()  # the same for post actions (edits, reposts, removals; issue 16)
+        self._actions_only = False  # quiet hours: only edits and removals go (unless the campaign says they wait)
         self._content: dict[int, ContentItem | None] = {}  # read in the claiming transaction, for deliver()
         with store.session() as s:
             rows = s.exec(select(ChannelRow)).all()
@@ -252,6 +255,15 @@ class Worker:
                 ChannelState.lease_owner == self.owner,
             ),
             ~exists().where(Delivery.channel_id == ChannelState.channel_id, Delivery.state == DeliveryState.SENDING),
+            ~exists().where(PostAction.channel_id == ChannelState.channel_id, PostAction.state == DeliveryState.SENDING),
+        )
+
+    @staticmethod
+    def _due_action(now: datetime) -> ColumnElement[bool]:
+        return and_(
+            col(PostAction.state).in_([DeliveryState.PENDING, DeliveryState.RETRY]),
+            col(PostAction.due_at) <= now,
+            or_(col(PostAction.next_attempt_at).is_(None), col(PostAction.next_attempt_at) <= now),
         )
 
     def _due(self, now: datetime) -> ColumnElement[bool]:
@@ -298,8 +310,8 @@ class Worker:
     def renew_leases(self) -> None:
         """Push the end of every lease this worker holds to ``now + lease`` (the heartbeat)."""
         with self._lock:
-            channels, ids = sorted(self._held), sorted(self._sending)
-        if not channels and not ids:
+            channels, ids, acting = sorted(self._held), sorted(self._sending), sorted(self._acting)
+        if not channels and not ids and not acting:
             return
         until = self.clock.now() + self.lease
         with self.store.session() as s:
@@ -314,6 +326,13 @@ class Worker:
                     update(Delivery)
                     .where(col(Delivery.id).in_(ids), Delivery.state == DeliveryState.SENDING,
                            Delivery.lease_owner == self.owner)
+                    .values(lease_until=until)
+                )
+            if acting:
+                s.execute(
+                    update(PostAction)
+                    .where(col(PostAction.id).in_(acting), PostAction.state == DeliveryState.SENDING,
+                           PostAction.lease_owner == self.owner)
                     .values(lease_until=until)
                 )
 
@@ -367,45 +386,51 @@ class Worker:
         lease (see :meth:`_settle`), which keeps its channel closed to every worker for that long;
         only then may a reconcile read (and, if the post is not there, a resend) follow."""
         now = self.clock.now()
+        n = 0
         with self.store.session() as s:
-            result = s.execute(
-                update(Delivery)
-                .where(Delivery.state == DeliveryState.SENDING, col(Delivery.lease_until) < now,
-                       col(Delivery.lease_owner).like(f"%{SETTLING}"))
-                .values(
-                    state=DeliveryState.RETRY,
-                    needs_check=True,
-                    next_attempt_at=case((col(Delivery.next_attempt_at) > now, Delivery.next_attempt_at), else_=now),
-                    lease_owner=None,
-                    lease_until=None,
-                    updated_at=now,
+            for model in (Delivery, PostAction):
+                result = s.execute(
+                    update(model)
+                    .where(model.state == DeliveryState.SENDING, col(model.lease_until) < now,
+                           col(model.lease_owner).like(f"%{SETTLING}"))
+                    .values(
+                        state=DeliveryState.RETRY,
+                        needs_check=True,
+                        next_attempt_at=case((col(model.next_attempt_at) > now, model.next_attempt_at), else_=now),
+                        lease_owner=None,
+                        lease_until=None,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
                 )
-                .execution_options(synchronize_session=False)
-            )
-            return result.rowcount or 0
+                n += result.rowcount or 0
+        return n
 
     def reclaim_expired(self) -> int:
         """Deliveries left in ``sending`` by a dead process: reconcile before any resend."""
         now = self.clock.now()
+        n = 0
         with self.store.session() as s:
-            result = s.execute(
-                update(Delivery)
-                .where(Delivery.state == DeliveryState.SENDING, col(Delivery.lease_until) < now)
-                .values(
-                    state=DeliveryState.RETRY,
-                    needs_check=True,
-                    next_attempt_at=now,
-                    lease_owner=None,
-                    lease_until=None,
-                    reason="tiến trình dừng giữa lúc gửi: sẽ kiểm tra trên nền tảng trước khi gửi lại",
-                    updated_at=now,
+            for model in (Delivery, PostAction):
+                result = s.execute(
+                    update(model)
+                    .where(model.state == DeliveryState.SENDING, col(model.lease_until) < now)
+                    .values(
+                        state=DeliveryState.RETRY,
+                        needs_check=True,
+                        next_attempt_at=now,
+                        lease_owner=None,
+                        lease_until=None,
+                        reason="tiến trình dừng giữa lúc gửi: sẽ kiểm tra trên nền tảng trước khi gửi lại",
+                        updated_at=now,
+                    )
                 )
-            )
-            return result.rowcount or 0
+                n += result.rowcount or 0
+        return n
 
     # --- claiming -----------------------------------------------------------------------------
 
-    def claim_batch(self, limit: int | None = None, exclude: set[str] | None = None) -> list[Delivery]:
+    def claim_batch(self, limit: int | None = None, exclude: set[str] | None = None) -> list[Any]:
         """Claim up to ``limit`` due deliveries, at most one per channel, each with its channel's lease.
 
         Each returned delivery is in ``sending`` with this worker's lease, and this worker holds
@@ -415,7 +440,9 @@ class Worker:
         limit = max(1, limit or self.batch)
         exclude = exclude or set()
         cs = ChannelState
-        has_due = exists().where(Delivery.channel_id == cs.channel_id, self._due(now))
+        has_action = exists().where(PostAction.channel_id == cs.channel_id, self._due_action(now))
+        has_due = has_action if self._actions_only else or_(
+            exists().where(Delivery.channel_id == cs.channel_id, self._due(now)), has_action)
         top_priority = (
             select(func.max(Delivery.priority))
             .where(Delivery.channel_id == cs.channel_id, self._due(now))
@@ -425,7 +452,9 @@ class Worker:
             select(cs.channel_id)
             .join(ChannelRow, col(ChannelRow.id) == cs.channel_id)
             .where(self._channel_free(now), self._platform_free(ChannelRow.platform, now), has_due)
-            .order_by(top_priority.desc(), col(cs.lease_until).asc().nulls_first(), cs.channel_id)
+            # edits and removals first (a wrong name must come down fast), then the publishing order
+            .order_by(case((has_action, 1), else_=0).desc(), top_priority.desc(),
+                      col(cs.lease_until).asc().nulls_first(), cs.channel_id)
             .limit(limit)
         )
         if exclude:
@@ -445,9 +474,9 @@ class Worker:
             claimed.append(d)
         return claimed
 
-    def _claim_batch_locked(self, query: Any) -> list[Delivery]:
+    def _claim_batch_locked(self, query: Any) -> list[Any]:
         """PostgreSQL: channels and their first deliveries in one transaction, locked rows skipped."""
-        claimed: list[Delivery] = []
+        claimed: list[Any] = []
         now = self.clock.now()
         with self.store.session() as s:
             channels = list(s.exec(query).all())
@@ -459,7 +488,9 @@ class Worker:
                 .values(lease_owner=self.owner, lease_until=now + self.lease)
             )
             for cid in channels:
-                d = s.exec(self._next_query(cid, now).with_for_update(skip_locked=True, of=Delivery)).first()
+                d = s.exec(self._next_action_query(cid, now).with_for_update(skip_locked=True, of=PostAction)).first()
+                if d is None and not self._actions_only:
+                    d = s.exec(self._next_query(cid, now).with_for_update(skip_locked=True, of=Delivery)).first()
                 if d is None:
                     s.execute(
                         update(ChannelState).where(ChannelState.channel_id == cid).values(lease_owner=None)
@@ -469,11 +500,21 @@ class Worker:
                 s.add(d)
                 claimed.append(d)
             for d in claimed:
-                self._content[d.id or 0] = s.get(ContentItem, d.content_id)
+                if isinstance(d, Delivery):
+                    self._content[d.id or 0] = s.get(ContentItem, d.content_id)
         with self._lock:
             self._held.update(d.channel_id for d in claimed)
-            self._sending.update(d.id for d in claimed if d.id is not None)
+            self._sending.update(d.id for d in claimed if d.id is not None and isinstance(d, Delivery))
+            self._acting.update(d.id for d in claimed if d.id is not None and isinstance(d, PostAction))
         return claimed
+
+    def _next_action_query(self, channel_id: str, now: datetime) -> Any:
+        return (
+            select(PostAction)
+            .where(PostAction.channel_id == channel_id, self._due_action(now))
+            .order_by(col(PostAction.priority).desc(), col(PostAction.due_at), col(PostAction.id))
+            .limit(1)
+        )
 
     def _next_query(self, channel_id: str, now: datetime) -> Any:
         return (
@@ -483,7 +524,7 @@ class Worker:
             .limit(1)
         )
 
-    def _mark_sending(self, d: Delivery) -> None:
+    def _mark_sending(self, d: Delivery | PostAction) -> None:
         now = self.clock.now()
         d.state = DeliveryState.SENDING
         d.attempts = (d.attempts or 0) + 1
@@ -493,10 +534,13 @@ class Worker:
         d.first_sent_attempt_at = d.first_sent_attempt_at or utcnow()
         d.updated_at = now
 
-    def claim_next(self, channel_id: str) -> Delivery | None:
-        """The channel's next due delivery, moved to ``sending`` — only while this worker holds the
-        channel, neither the channel nor its platform is paused or held, and no delivery of the
-        channel is in ``sending`` (a call in flight, or one settling after an unclear answer)."""
+    def claim_next(self, channel_id: str) -> Delivery | PostAction | None:
+        """The channel's next due edit or removal, else its next due delivery, moved to ``sending`` — only
+        while this worker holds the channel, neither the channel nor its platform is paused or held, and
+        nothing of the channel is in ``sending`` (a call in flight, or one settling after an unclear answer)."""
+        a = self._claim_next_action(channel_id)
+        if a is not None or self._actions_only:
+            return a
         now = self.clock.now()
         row = self._row(channel_id)
         platform_free = self._platform_free(literal(row.platform if row else ""), now)
@@ -508,7 +552,8 @@ class Worker:
         )
         other = aliased(Delivery)  # not correlated with the delivery being chosen
         in_flight = exists().where(other.channel_id == channel_id, other.state == DeliveryState.SENDING)
-        mine = and_(mine, ~in_flight)
+        acting = exists().where(PostAction.channel_id == channel_id, PostAction.state == DeliveryState.SENDING)
+        mine = and_(mine, ~in_flight, ~acting)
         if self.postgres:
             with self.store.session() as s:
                 query = self._next_query(channel_id, now).where(mine, platform_free)
@@ -533,6 +578,45 @@ class Worker:
             self._sending.add(d.id or 0)
         return d
 
+    def _claim_next_action(self, channel_id: str) -> PostAction | None:
+        """Like :meth:`claim_next`, for the channel's edits, reposts and removals (issue 16)."""
+        now = self.clock.now()
+        row = self._row(channel_id)
+        platform_free = self._platform_free(literal(row.platform if row else ""), now)
+        mine = exists().where(
+            ChannelState.channel_id == channel_id,
+            ChannelState.lease_owner == self.owner,
+            ChannelState.status == "active",
+            or_(col(ChannelState.paused_until).is_(None), col(ChannelState.paused_until) <= now),
+        )
+        other = aliased(PostAction)
+        in_flight = or_(
+            exists().where(other.channel_id == channel_id, other.state == DeliveryState.SENDING),
+            exists().where(Delivery.channel_id == channel_id, Delivery.state == DeliveryState.SENDING),
+        )
+        query = self._next_action_query(channel_id, now).where(mine, ~in_flight, platform_free)
+        if self.postgres:
+            with self.store.session() as s:
+                a = s.exec(query.with_for_update(skip_locked=True, of=PostAction)).first()
+                if a is None:
+                    return None
+                self._mark_sending(a)
+                s.add(a)
+        else:
+            for _ in range(3):
+                with self.store.session() as s:
+                    a = s.exec(query).first()
+                if a is None:
+                    return None
+                if self._claim(a):
+                    self._mark_sending(a)
+                    break
+            else:
+                return None
+        with self._lock:
+            self._acting.add(a.id or 0)
+        return a
+
     # --- one run ------------------------------------------------------------------------------
 
     def run_once(self, now: datetime | None = None) -> WorkerReport:
@@ -550,15 +634,24 @@ class Worker:
         reclaimed = self.reclaim_expired()
         if reclaimed:
             report.outcomes["reclaimed"] += reclaimed
-        if in_quiet_hours(self.campaign, self.clock.now()):
-            return report
+        from bot.corrections import apply_corrections
+
+        # Edits and removals the files ask for (issue 16): planned here, so that every pass sees them.
+        planned = apply_corrections(self.store, self.campaign, self.clock.now())
+        if planned:
+            report.outcomes["corrections-planned"] += len(planned)
+        # Quiet hours hold new posts; a withdrawal or a correction goes at once unless the campaign says
+        # otherwise (then its due time is the end of quiet hours: bot.corrections).
+        self._actions_only = in_quiet_hours(self.campaign, self.clock.now())
         try:
             with self._heartbeat():
                 self._publish_due(report)
         finally:
+            self._actions_only = False
             with self._lock:  # nothing is in flight between passes
                 self._held.clear()
                 self._sending.clear()
+                self._acting.clear()
                 self._content.clear()
         return report
 
@@ -598,8 +691,8 @@ class Worker:
                     outcome = self.deliver(d)
                 except Exception:
                     log.exception("delivery %s: lỗi không mong đợi; lượt gửi sẽ được thu hồi khi hết hạn", d.id)
-                    with self._lock:
-                        self._sending.discard(d.id or 0)  # let its lease run out: it is reclaimed and reconciled
+                    with self._lock:  # let its lease run out: it is reclaimed and reconciled
+                        (self._acting if isinstance(d, PostAction) else self._sending).discard(d.id or 0)
                     report.outcomes["error"] += 1
                     break
                 report.outcomes[outcome] += 1
@@ -617,18 +710,19 @@ class Worker:
             self._release(channel_id)
         return report
 
-    def _claim(self, d: Delivery) -> bool:
+    def _claim(self, d: Delivery | PostAction) -> bool:
         now = self.clock.now()
+        model = type(d)
         with self.store.session() as s:
             result = s.execute(
-                update(Delivery)
+                update(model)
                 .where(
-                    Delivery.id == d.id,
-                    col(Delivery.state).in_([DeliveryState.PENDING, DeliveryState.RETRY]),
+                    model.id == d.id,
+                    col(model.state).in_([DeliveryState.PENDING, DeliveryState.RETRY]),
                 )
                 .values(
                     state=DeliveryState.SENDING,
-                    attempts=Delivery.attempts + 1,
+                    attempts=model.attempts + 1,
                     lease_owner=self.owner,
                     lease_until=now + self.lease,
                     sending_since=now,
@@ -638,29 +732,34 @@ class Worker:
             )
             return result.rowcount == 1
 
-    def _finish(self, delivery_id: int, *, claimed: bool = True, current: Delivery | None = None,
-                audit_action: str | None = None, **values: Any) -> bool:
-        """Record a delivery's new state. ``claimed``: only while this worker still holds it in
-        'sending' (fenced) — a worker whose lease expired never overwrites what another recorded.
-        ``current``: the row as this worker holds it (saves reading it again)."""
+    def _finish(self, delivery_id: int, *, claimed: bool = True, current: Delivery | PostAction | None = None,
+                audit_action: str | None = None, model: type[Delivery] | type[PostAction] = Delivery,
+                **values: Any) -> bool:
+        """Record a delivery's (or a post action's) new state. ``claimed``: only while this worker still
+        holds it in 'sending' (fenced) — a worker whose lease expired never overwrites what another recorded.
+        ``current``: the row as this worker holds it (saves reading it again; its type is the table)."""
+        if current is not None:
+            model = type(current)
         extra_update = values.pop("extra_update", None)
         values = {"lease_owner": None, "lease_until": None, **values, "updated_at": self.clock.now()}
+        noun = "action" if model is PostAction else "delivery"
         with self.store.session() as s:
             if claimed and current is not None:
                 if extra_update:
                     values["extra"] = {**(current.extra or {}), **extra_update}
                 result = s.execute(
-                    update(Delivery)
-                    .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.SENDING,
-                           Delivery.lease_owner == self.owner)
+                    update(model)
+                    .where(model.id == delivery_id, model.state == DeliveryState.SENDING,
+                           model.lease_owner == self.owner)
                     .values(**values)
                 )
                 ok = result.rowcount == 1
                 audit = {"state": values.get("state", current.state), "channel": current.channel_id,
                          "content": current.content_id, "reason": values.get("reason", current.reason),
-                         "post": values.get("platform_post_id", current.platform_post_id)}
+                         "post": values.get("platform_post_id", getattr(current, "platform_post_id", None)
+                                            or getattr(current, "target_post_id", None))}
             else:
-                d = s.get(Delivery, delivery_id, with_for_update=claimed and self.postgres)
+                d = s.get(model, delivery_id, with_for_update=claimed and self.postgres)
                 assert d is not None
                 ok = not claimed or (d.state == DeliveryState.SENDING and d.lease_owner == self.owner)
                 if ok:
@@ -670,12 +769,12 @@ class Worker:
                         d.extra = {**(d.extra or {}), **extra_update}
                     s.add(d)
                 audit = {"state": d.state, "channel": d.channel_id, "content": d.content_id, "reason": d.reason,
-                         "post": d.platform_post_id}
+                         "post": getattr(d, "platform_post_id", None) or getattr(d, "target_post_id", None)}
             if ok:
                 state = audit.pop("state")
-                s.add(AuditLog(action=audit_action or f"delivery.{state}", subject=str(delivery_id), detail=audit))
+                s.add(AuditLog(action=audit_action or f"{noun}.{state}", subject=str(delivery_id), detail=audit))
         with self._lock:
-            self._sending.discard(delivery_id)
+            (self._acting if model is PostAction else self._sending).discard(delivery_id)
         if not ok:
             log.warning("delivery %s: quyền giữ đã hết hạn và lượt gửi đã chuyển cho tiến trình khác; "
                         "không ghi đè (%s)", delivery_id, values.get("state"))
@@ -705,13 +804,15 @@ class Worker:
             s.add(st)
             s.add(AuditLog(action="channel.held", subject=channel_id, detail={"reason": st.reason, "fix": exc.fix}))
 
-    def deliver(self, d: Delivery) -> str:
+    def deliver(self, d: Delivery | PostAction) -> str:
         """Take one delivery as far as it can go now; returns the outcome's name.
 
         ``d`` is either due (``pending``/``retry``: it is claimed here) or already claimed by this
         worker (``sending`` under its lease, as :meth:`claim_batch` and :meth:`claim_next` return it).
         Nothing here keeps a time across the platform call: what follows a call reads the clock again.
         """
+        if isinstance(d, PostAction):
+            return self.act(d)
         assert d.id is not None
         claimed = d.state == DeliveryState.SENDING and d.lease_owner == self.owner
         if claimed and d.id in self._content:
@@ -726,6 +827,10 @@ class Worker:
         if content.expires is not None and content.expires <= self.clock.now():
             ok = self._finish(d.id, claimed=claimed, current=d if claimed else None, state=DeliveryState.SKIPPED,
                               reason="bài đã hết hạn (expires) trước khi kịp đăng")
+            return "skipped" if ok else "lease-lost"
+        if content.withdrawn and not d.needs_check:
+            ok = self._finish(d.id, claimed=claimed, current=d if claimed else None, state=DeliveryState.SKIPPED,
+                              reason=f"đã huỷ vì rút bài: {content.withdrawn}")
             return "skipped" if ok else "lease-lost"
         if not claimed:
             if not self._claim(d):
@@ -748,8 +853,14 @@ class Worker:
             if d.needs_check:
                 found = channel.find_existing(post)
                 if found is not None:
-                    return "reconciled" if self._sent(d, found, reconciled=True) else "lease-lost"
+                    return "reconciled" if self._sent(d, found, reconciled=True, version=content.version) \
+                        else "lease-lost"
                 unsure = False  # checked: not on the platform
+            if content.withdrawn:
+                # Withdrawn while an unclear call was pending: the check found nothing, so nothing is posted.
+                ok = self._finish(d.id, current=d, state=DeliveryState.SKIPPED, needs_check=False,
+                                  reason=f"đã huỷ vì rút bài (đã kiểm tra: không có trên nền tảng): {content.withdrawn}")
+                return "skipped" if ok else "lease-lost"
             published = channel.publish(post)
         except HoldChannel as exc:
             self._hold(d.channel_id, exc)
@@ -777,9 +888,172 @@ class Worker:
             log.warning("delivery %s: %s", d.id, scrub(f"{type(exc).__name__}: {exc}", self.secrets))
             failure = RetryLater(f"lỗi không rõ: {type(exc).__name__}: {exc}", maybe_sent=True, in_flight=True)
             return self._retry(d, attempts, failure, unsure=True)
-        return "sent" if self._sent(d, published) else "lease-lost"
+        return "sent" if self._sent(d, published, version=content.version) else "lease-lost"
 
-    def _sent(self, d: Delivery, published: Published, reconciled: bool = False) -> bool:
+    # --- edits, reposts and removals (issue 16) ----------------------------------------------
+
+    def _channel_for(self, a: PostAction) -> Channel:
+        """The channel that holds the post: the outbox for an outbox post, whatever the token says now."""
+        if a.target_post_id.startswith("outbox:") and not self.force_outbox:
+            row = self._row(a.channel_id)
+            assert row is not None
+            return OutboxChannel(row, self.ctx)
+        return self.channel(a.channel_id)
+
+    def act(self, a: PostAction) -> str:
+        """Take one claimed edit, repost or removal as far as it can go now; returns the outcome's name.
+
+        The same rules as :meth:`deliver`: the action is in ``sending`` under this worker's lease; an
+        unclear answer settles and is reconciled; after a crash (``needs_check``) the platform is asked
+        first — does the post still exist, does it already show the new text — and nothing is done twice.
+        A repost records the removal of the old post before it publishes the new one."""
+        assert a.id is not None
+        with self.store.session() as s:
+            d = s.get(Delivery, a.delivery_id)
+            content = s.get(ContentItem, a.content_id)
+        if d is None or content is None:
+            ok = self._finish(a.id, current=a, state=DeliveryState.FAILED, needs_check=False,
+                              reason="không tìm thấy lượt đăng hoặc bài trong dữ liệu")
+            return "failed" if ok else "lease-lost"
+        attempts = a.attempts
+        progress = post_progress(a)  # type: ignore[arg-type]
+        unsure = a.needs_check
+        link = (d.extra or {}).get("url") or (d.extra or {}).get("article_url") or a.target_post_id
+        try:
+            channel = self._channel_for(a)
+            post = None
+            if a.action in ("edit", "repost"):
+                try:
+                    images = images_for(content, self.campaign, self.metrics)
+                    post = build_post(d, content, self.campaign, images)
+                except Exception as exc:  # noqa: BLE001 - nothing reached the platform: a plain retry
+                    raise RetryLater(f"không chuẩn bị được bài (banner/ảnh): {type(exc).__name__}: {exc}") from None
+            if a.action == "remove":
+                if a.needs_check and not channel.current(a.target_post_id).exists:
+                    return self._acted(a, d, content, note="đã gỡ (kiểm tra lại sau sự cố: bài không còn trên nền tảng)")
+                unsure = False
+                removed = channel.remove(a.target_post_id)
+                return self._acted(a, d, content, note=None if removed else
+                                   "bài đã bị xoá bằng tay trên nền tảng từ trước: tính là đã gỡ")
+            assert post is not None
+            if a.action == "edit":
+                if a.needs_check:
+                    state = channel.current(a.target_post_id, post)
+                    if not state.exists:
+                        raise Rejected(f"bài {link} không còn trên nền tảng (có thể đã bị xoá bằng tay)", code="gone")
+                    if state.matches:
+                        return self._acted(a, d, content, note="đã sửa (kiểm tra lại sau sự cố: bài đã mang nội dung mới)")
+                    unsure = False
+                channel.edit(a.target_post_id, post)
+                return self._acted(a, d, content)
+            # repost: remove the old post (recorded), then publish the new version
+            if not progress.get("removed_at"):
+                gone = a.needs_check and not channel.current(a.target_post_id).exists
+                unsure = False
+                if not gone:
+                    channel.remove(a.target_post_id)
+                progress["removed_at"] = self.clock.now().isoformat()
+                if not self._removed_step(a, d, progress):
+                    return "lease-lost"
+            publish_progress = {k: v for k, v in progress.items() if k != "removed_at"}
+            fresh = replace(post, progress=publish_progress, broadcast=False,
+                            first_attempt_at=datetime.fromisoformat(progress["removed_at"]))
+            if unsure:
+                found = channel.find_existing(fresh)
+                if found is not None:
+                    return self._acted(a, d, content, published=found, note="đã đăng lại (đối soát sau sự cố)")
+                unsure = False
+            published = channel.publish(fresh)
+            return self._acted(a, d, content, published=published)
+        except HoldChannel as exc:
+            self._hold(a.channel_id, exc)
+            ok = self._finish(a.id, current=a, state=DeliveryState.PENDING, attempts=attempts - 1, needs_check=unsure,
+                              reason=f"chờ kênh được mở lại: {scrub(exc.message, self.secrets)}",
+                              extra_update={"progress": {**progress, **exc.progress}} if exc.progress else None)
+            return "held" if ok else "lease-lost"
+        except Rejected as exc:
+            said = scrub(exc.message, self.secrets)
+            if exc.code == "gone":
+                reason = f"không sửa được: bài {link} không còn trên nền tảng (có thể đã bị xoá bằng tay). {said}"
+            else:
+                reason = f"nền tảng từ chối — cần người xử lý bài {link}: {said}"
+            ok = self._finish(a.id, current=a, state=DeliveryState.FAILED, needs_check=False, reason=reason)
+            return "failed" if ok else "lease-lost"
+        except RetryLater as exc:
+            if exc.progress:
+                exc.progress = {**progress, **exc.progress}
+            return self._retry(a, attempts, exc, unsure=unsure)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - unknown outcome: reconcile before acting again
+            log.warning("action %s: %s", a.id, scrub(f"{type(exc).__name__}: {exc}", self.secrets))
+            failure = RetryLater(f"lỗi không rõ: {type(exc).__name__}: {exc}", maybe_sent=True, in_flight=True)
+            return self._retry(a, attempts, failure, unsure=True)  # type: ignore[arg-type]
+
+    def _removed_step(self, a: PostAction, d: Delivery, progress: dict[str, Any]) -> bool:
+        """A repost's first step is done: record it (fenced) before the new post goes, in one transaction."""
+        now = self.clock.now()
+        with self.store.session() as s:
+            result = s.execute(
+                update(PostAction)
+                .where(PostAction.id == a.id, PostAction.state == DeliveryState.SENDING,
+                       PostAction.lease_owner == self.owner)
+                .values(extra={**(a.extra or {}), "progress": progress}, updated_at=now)
+            )
+            if result.rowcount != 1:
+                return False
+            s.execute(update(Delivery).where(Delivery.id == d.id).values(removed_at=now, updated_at=now))
+            s.add(AuditLog(action="action.removed-old", subject=str(a.id),
+                           detail={"channel": a.channel_id, "content": a.content_id, "post": a.target_post_id}))
+        a.extra = {**(a.extra or {}), "progress": progress}
+        return True
+
+    def _acted(self, a: PostAction, d: Delivery, content: ContentItem, *, published: Published | None = None,
+               note: str | None = None) -> str:
+        """The action is done: record it and what the post now is, in one fenced transaction."""
+        now = self.clock.now()
+        values: dict[str, Any] = {"updated_at": now}
+        extra = dict(d.extra or {})
+        if a.action == "remove":
+            values["removed_at"] = now
+            extra["removed"] = {"at": now.isoformat(), "why": a.why, "by": a.actor, "note": note}
+        elif a.action == "edit":
+            values["post_version"] = content.version
+            extra.setdefault("edits", []).append({"at": now.isoformat(), "version": content.version})
+        else:
+            assert published is not None
+            values.update(platform_post_id=published.post_id, removed_at=None, post_version=content.version)
+            extra.setdefault("previous_posts", []).append(
+                {"post_id": a.target_post_id, "url": extra.get("url") or extra.get("article_url"),
+                 "removed_at": (a.extra or {}).get("progress", {}).get("removed_at"), "why": a.why})
+            new_extra = {k: v for k, v in published.extra.items() if not k.startswith("pause_")}
+            extra.update(new_extra)
+            extra["url"] = published.url
+            if d.platform == "zalo":
+                extra["article_url"] = published.url
+        values["extra"] = extra
+        with self.store.session() as s:
+            result = s.execute(
+                update(PostAction)
+                .where(PostAction.id == a.id, PostAction.state == DeliveryState.SENDING,
+                       PostAction.lease_owner == self.owner)
+                .values(state="done", done_at=now, needs_check=False, lease_owner=None, lease_until=None,
+                        next_attempt_at=None, new_post_id=published.post_id if published else None,
+                        reason=note, updated_at=now)
+            )
+            ok = result.rowcount == 1
+            if ok:
+                s.execute(update(Delivery).where(Delivery.id == d.id).values(**values))
+                s.add(AuditLog(action=f"action.{a.action}", subject=str(a.id),
+                               detail={"channel": a.channel_id, "content": a.content_id, "post": a.target_post_id,
+                                       "new_post": published.post_id if published else None,
+                                       "version": content.version, "why": a.why, "note": note}))
+        with self._lock:
+            self._acting.discard(a.id or 0)
+        if not ok:
+            log.warning("action %s: quyền giữ đã hết hạn; không ghi đè", a.id)
+            return "lease-lost"
+        return {"remove": "removed", "edit": "edited", "repost": "reposted"}.get(a.action, "done")
+
+    def _sent(self, d: Delivery, published: Published, reconciled: bool = False, version: int | None = None) -> bool:
         assert d.id is not None
         extra = dict(published.extra)
         pause_channel = extra.pop("pause_channel_seconds", None)
@@ -796,6 +1070,7 @@ class Worker:
             next_attempt_at=None,
             reason="đã có trên nền tảng (đối soát sau sự cố)" if reconciled else None,
             extra_update={**extra, **({"url": published.url} if published.url else {})},
+            post_version=version,
         )
         if pause_channel:
             self._pause(d.channel_id, d.platform, "channel", float(pause_channel), "gần chạm giới hạn gọi API")
@@ -935,6 +1210,7 @@ class Worker:
                     Delivery.state == DeliveryState.SENT,
                     col(Delivery.sent_at) >= now - ENGAGEMENT_WINDOW,
                     col(Delivery.platform_post_id).is_not(None),
+                    col(Delivery.removed_at).is_(None),  # a removed post has nothing left to read
                 )
             ).all()
             last = dict(

@@ -662,3 +662,50 @@ def test_next_page_is_rebuilt_on_our_base_without_the_token(channel):
     assert url == f"{channel.base}/v24.0/123/published_posts"
     assert query == {"after": "QQ", "limit": "100"}
     assert channel._next_page({"data": [], "paging": {"next": "https://x/v24.0/a"}}) == (None, None)
+
+
+# ---------------------------------------------------------------------------------------------- corrections (issue 16)
+
+
+def test_edit_changes_the_text_in_place_once_and_current_sees_it(fake, channel, tmp_path):
+    published = channel.publish(make_post(images=[image(tmp_path)]))
+    fixed = TEXT.replace("Nguyễn Văn Bình", "Nguyễn Văn Bính")
+    state = channel.current(published.post_id, make_post(fixed))
+    assert state.exists and state.matches is False
+    result = channel.edit(published.post_id, make_post(fixed))
+    assert result.post_id == published.post_id and result.url.startswith("https://www.facebook.com/")
+    (post,) = fake.posts_for(PAGE)
+    assert post.message == unicodedata.normalize("NFC", fixed) and fake.edits == [(post.id, post.message)]
+    assert post.photo_ids  # the photo stays: only the text of a published post can change
+    assert channel.current(published.post_id, make_post(fixed)).matches is True
+    assert not fake.violations
+
+
+def test_edit_of_a_post_not_made_by_this_app_is_refused_with_the_platforms_words_and_link(fake, channel):
+    by_hand = fake.add_post(PAGE, "Bài do quản trị viên đăng tay")
+    with pytest.raises(Rejected) as info:
+        channel.edit(by_hand, make_post("Bài đã sửa"))
+    assert info.value.code == "non-app"
+    assert "App cannot edit non-app posts" in info.value.message
+    assert f"https://www.facebook.com/{PAGE}/posts/{by_hand.split('_')[1]}" in info.value.message
+    assert fake.posts_for(PAGE)[0].message == "Bài do quản trị viên đăng tay"
+
+
+def test_remove_deletes_and_a_post_already_deleted_by_hand_counts_as_removed(fake, channel):
+    published = channel.publish(make_post())
+    assert channel.remove(published.post_id) is True
+    assert fake.post_count(PAGE) == 0 and [p.id for p in fake.deleted] == [published.post_id]
+    assert channel.remove(published.post_id) is False  # already gone: #100/33, not an error
+    assert channel.current(published.post_id).exists is False
+    with pytest.raises(Rejected) as info:
+        channel.edit(published.post_id, make_post("x"))
+    assert info.value.code == "gone"
+
+
+def test_an_unclear_delete_may_have_happened_and_current_tells(fake, channel):
+    published = channel.publish(make_post())
+    fake.drop_next(after_accept=True, endpoint="object")
+    with pytest.raises(RetryLater) as info:
+        channel.remove(published.post_id)
+    assert info.value.maybe_sent and info.value.in_flight
+    assert channel.current(published.post_id).exists is False  # the reconcile read before any retry

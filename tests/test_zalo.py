@@ -651,3 +651,34 @@ def test_fake_speaks_the_documented_protocol(fake: FakeZalo) -> None:
     assert requests.get(a + "/v2.0/oa/getoa", headers=at, timeout=5).json()["error"] == -220
     r = requests.post(o + "/__fake/clock", json={"advance": 60}, timeout=5)
     assert r.json()["data"]["now"]
+
+
+# ---------------------------------------------------------------------------------------------- corrections (issue 16)
+
+
+def test_edit_updates_the_article_then_verifies_the_new_token(rig: ZaloRig, fake: FakeZalo) -> None:
+    ch = rig.channel()
+    post = rig.post()
+    published = ch.publish(post)
+    fixed = replace(post, title="Sáng kiến máy bóc vỏ hạt điều tự động", body="Anh Nguyễn Văn Bính đã chế tạo máy.")
+    assert ch.current(published.post_id, fixed).matches is False
+    calls = len(fake.calls("/v2.0/article/verify"))
+    result = ch.edit(published.post_id, fixed)
+    assert result.post_id == published.post_id
+    (art,) = fake.created_articles
+    assert art.updates == 1 and art.payload["title"] == fixed.title
+    assert "Nguyễn Văn Bính" in str(art.payload["body"])
+    assert len(fake.calls("/v2.0/article/verify")) > calls  # the update's token was verified
+    assert ch.current(published.post_id, fixed).matches is True
+
+
+def test_remove_and_an_article_removed_by_hand_counts_as_removed(rig: ZaloRig, fake: FakeZalo) -> None:
+    ch = rig.channel()
+    published = ch.publish(rig.post())
+    assert ch.remove(published.post_id) is True
+    assert fake.visible_articles(OA_ID) == []
+    assert ch.remove(published.post_id) is False
+    assert ch.current(published.post_id).exists is False
+    with pytest.raises(Rejected) as info:
+        ch.edit(published.post_id, rig.post())
+    assert info.value.code == "gone" and "-201" in info.value.message

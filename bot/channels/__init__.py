@@ -52,6 +52,20 @@ class Post:
     # What earlier attempts of this delivery achieved (e.g. {"article_id": …} before a broadcast),
     # as saved through ChannelError.progress or Published.extra. Lets a multi-step publish resume.
     progress: dict[str, Any] = field(default_factory=dict)
+    # False for a repost of a corrected item (issue 16): followers already had the first broadcast.
+    broadcast: bool = True
+
+
+@dataclass(frozen=True)
+class PostState:
+    """What the platform shows of one published post now (issue 16: reconcile an edit or a removal).
+
+    ``exists``: the post is still there; ``matches``: it already shows the given post's text (None when
+    no post was given to compare)."""
+
+    exists: bool
+    matches: bool | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +170,21 @@ class Channel(Protocol):
 
     def check(self) -> ChannelCheck:
         """Validate the credentials and describe the account, for `campaign-bot channels`."""
+        ...
+
+    def edit(self, post_id: str, post: Post) -> Published:
+        """Change a published post in place to show ``post`` (its text; on Zalo also its images).
+        Raises :class:`Rejected` with code ``gone`` when the post no longer exists, and with the
+        platform's words when it refuses (e.g. a Facebook post not made by this app)."""
+        ...
+
+    def remove(self, post_id: str) -> bool:
+        """Remove a published post. False when it was already gone (deleted by hand): that counts as removed."""
+        ...
+
+    def current(self, post_id: str, post: Post | None = None) -> PostState:
+        """Whether the post still exists and (given ``post``) already shows its text: asked before an
+        edit or a removal is tried again after a crash or an unclear answer."""
         ...
 
     def engagement(self, post_ids: list[str]) -> dict[str, EngagementReading]:

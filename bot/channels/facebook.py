@@ -78,6 +78,7 @@ from bot.channels import (
     EngagementReading,
     HoldChannel,
     Post,
+    PostState,
     Published,
     Rejected,
     RetryLater,
@@ -689,6 +690,65 @@ class FacebookChannel:
         return url, dict(query)
 
     # ------------------------------------------------------------------ check
+
+    # ------------------------------------------------------------------ corrections (issue 16)
+    # Update: POST /{page-post-id} with ``message`` → {"success": true}, only for posts made by this app,
+    # else "(#200) App cannot edit non-app posts" (Pages API "Posts" guide; jgorset/facepy #149). A photo
+    # cannot be replaced, only the text. Delete: DELETE /{page-post-id} → {"success": true}. A deleted or
+    # unknown id answers #100 subcode 33 "… does not exist" (graph-api.md). See bot/corrections.py.
+
+    @staticmethod
+    def _gone(exc: ChannelError) -> bool:
+        return exc.code == "100" and ("#100/33" in exc.message or "does not exist" in exc.message)
+
+    def edit(self, post_id: str, post: Post) -> Published:
+        message = unicodedata.normalize("NFC", post.text)
+        if len(message) > self.body_maxlen:
+            raise Rejected(f"Bài dài {len(message)} ký tự, quá giới hạn {self.body_maxlen} của Facebook.", code="too-long")
+        link = self._published(post_id, Usage()).url
+        with page_lock(self.page_id):
+            try:
+                answer = self._call("POST", post_id, data={"message": message}, creates=True)
+            except Rejected as exc:
+                if self._gone(exc):
+                    raise Rejected(f"Bài {link} không còn trên Trang (có thể đã bị xoá bằng tay). {exc.message}",
+                                   code="gone") from None
+                raise
+            except HoldChannel as exc:
+                if "non-app" in exc.message.lower():
+                    # Not a token problem: this one post was made by a person or another app.
+                    raise Rejected(f"Facebook không cho sửa bài {link} vì bài không do ứng dụng này đăng; cần người "
+                                   f"sửa tay trên Trang. {exc.message}", code="non-app") from None
+                raise
+        body = answer.body if isinstance(answer.body, dict) else {}
+        if body.get("success") is not True:
+            raise RetryLater("Facebook không xác nhận đã sửa bài.", maybe_sent=True, code="no-success")
+        return Published(post_id=post_id, url=link, extra=answer.usage.advice())
+
+    def remove(self, post_id: str) -> bool:
+        with page_lock(self.page_id):
+            try:
+                answer = self._call("DELETE", post_id, creates=True)
+            except Rejected as exc:
+                if self._gone(exc):
+                    return False
+                raise
+        body = answer.body if isinstance(answer.body, dict) else {}
+        if body.get("success") is not True:
+            raise RetryLater("Facebook không xác nhận đã gỡ bài.", maybe_sent=True, code="no-success")
+        return True
+
+    def current(self, post_id: str, post: Post | None = None) -> PostState:
+        link = self._published(post_id, Usage()).url
+        try:
+            answer = self._call("GET", post_id, params={"fields": "id,message"}, need="pages_read_engagement")
+        except Rejected as exc:
+            if self._gone(exc):
+                return PostState(exists=False, url=link)
+            raise
+        body = answer.body if isinstance(answer.body, dict) else {}
+        matches = None if post is None else normalize_text(body.get("message")) == normalize_text(post.text)
+        return PostState(exists=True, matches=matches, url=link)
 
     def check(self) -> ChannelCheck:
         """Which Page the token opens, its permissions and expiry. Never raises for an auth error."""

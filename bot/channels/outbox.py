@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
-from bot.channels import ChannelCheck, ChannelContext, EngagementReading, Post, Published
+from bot.channels import ChannelCheck, ChannelContext, EngagementReading, Post, PostState, Published, Rejected
 from bot.files import atomic_copy, atomic_write
 from bot.store import Channel as ChannelRow
 from bot.vn import slug
@@ -68,6 +68,36 @@ class OutboxChannel:
         if target.exists():
             return Published(post_id=f"outbox:{target.relative_to(self.root)}")
         return None
+
+    # -- corrections (issue 16): the file shows what the post shows now; a removed post's file is renamed
+
+    def _file(self, post_id: str) -> Path:
+        return self.root / post_id.removeprefix("outbox:")
+
+    def edit(self, post_id: str, post: Post) -> Published:
+        target = self._file(post_id)
+        if not target.exists():
+            raise Rejected(f"không còn tệp {target.name} trong outbox", code="gone")
+        record = json.loads(target.read_text(encoding="utf-8"))
+        record.update(title=post.title, text=post.text, hashtags=post.hashtags, link=post.link)
+        atomic_write(target, json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"))
+        return Published(post_id=post_id)
+
+    def remove(self, post_id: str) -> bool:
+        target = self._file(post_id)
+        if not target.exists():
+            return False
+        target.replace(target.with_name(target.stem + ".da-go.json"))
+        return True
+
+    def current(self, post_id: str, post: Post | None = None) -> PostState:
+        target = self._file(post_id)
+        if not target.exists():
+            return PostState(exists=False)
+        if post is None:
+            return PostState(exists=True)
+        record = json.loads(target.read_text(encoding="utf-8"))
+        return PostState(exists=True, matches=record.get("text") == post.text)
 
     def check(self) -> ChannelCheck:
         env = self.row.token_env

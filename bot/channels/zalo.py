@@ -70,6 +70,7 @@ from bot.channels import (
     EngagementReading,
     HoldChannel,
     Post,
+    PostState,
     Published,
     Rejected,
     RetryLater,
@@ -1222,6 +1223,8 @@ class ZaloChannel:
         extra: dict[str, Any] = {"article_id": article_id, "article_url": url}
         if not self.row.broadcast:
             return Published(article_id, url, {**extra, "broadcast": "off"})
+        if not post.broadcast:  # a repost of a correction: followers already had the first broadcast
+            return Published(article_id, url, {**extra, "broadcast": "off: bài đăng lại sau khi sửa"})
         return self._broadcast(post, article_id, extra, progress)
 
     def find_existing(self, post: Post) -> Published | None:
@@ -1256,6 +1259,61 @@ class ZaloChannel:
         else:
             extra["broadcast"] = "off"
         return Published(article_id, found.get("link_view"), extra)
+
+    # -- corrections (issue 16). Update: POST /v2.0/article/update with the create body plus "id" returns a new
+    # token, verified like a new article; remove: POST /v2.0/article/remove {"id"}; an unknown or removed id answers
+    # -201 "id is invalid!" (api-notes zalo-oa-api.md §2.3, zaloplatform/zalo-java-sdk UpdateNormalArticle.java and
+    # RemoveArticle.java). A broadcast already sent cannot be recalled (no such call exists).
+
+    def edit(self, post_id: str, post: Post) -> Published:
+        self._oa_info()
+        image_urls = self._publish_images(post)
+        payload = {**self.article_payload(post, image_urls), "id": post_id}
+        try:
+            data = self._call("POST", "/v2.0/article/update", body=payload, idempotent=False)
+        except ZaloApiError as err:
+            if err.code == -201 and "id" in err.message.lower():
+                raise Rejected(f"{self.label}: bài {post_id} không còn trên OA (có thể đã bị gỡ bằng tay): "
+                               f"Zalo {err.code} {err.message}", code="gone") from None
+            raise self._classified(err) from None
+        token = str(data.get("token") or "")
+        if not token:
+            raise RetryLater(f"{self.label}: article/update không trả về token", retry_after=60, maybe_sent=True)
+        try:
+            self._verify(token, {})
+        except RetryLater as exc:
+            if exc.code in WAIT_CODES:
+                waiting(exc)
+            raise
+        return Published(post_id, None, {"article_id": post_id})
+
+    def remove(self, post_id: str) -> bool:
+        try:
+            self._call("POST", "/v2.0/article/remove", body={"id": post_id}, idempotent=False)
+        except ZaloApiError as err:
+            if err.code == -201:
+                return False  # already gone (removed by hand on the OA)
+            raise self._classified(err) from None
+        return True
+
+    def current(self, post_id: str, post: Post | None = None) -> PostState:
+        try:
+            data = self._call("GET", "/v2.0/article/getdetail", params={"id": post_id})
+        except ZaloApiError as err:
+            if err.code == -201:
+                return PostState(exists=False)
+            raise self._classified(err) from None
+        if post is None:
+            return PostState(exists=True)
+        wanted = self.article_payload(post, ["-"])
+
+        def texts(blocks: Any) -> list[str]:
+            return [nfc(str(b.get("content") or "")) for b in (blocks or [])
+                    if isinstance(b, dict) and b.get("type") == "text"]
+
+        same = (nfc(str(data.get("title") or "")).strip() == wanted["title"]
+                and texts(data.get("body")) == texts(wanted["body"]))
+        return PostState(exists=True, matches=same)
 
     def check(self) -> ChannelCheck:
         details: dict[str, Any] = {"oa_id": self.oa_id, "biến token": self.token_env}

@@ -116,6 +116,10 @@ class ContentItem(SQLModel, table=True):
     active: bool = True  # false once its file is gone (kept for history)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Issue 16: the newest version of what a post of this item shows (see ContentVersion), and a withdrawal.
+    version: int = 1
+    withdrawn: str | None = None  # the reason, from `withdrawn:` in the front matter or `campaign-bot withdraw`
+    withdrawn_at: datetime | None = None
 
 
 class ScheduleSlot(SQLModel, table=True):
@@ -160,6 +164,8 @@ class Delivery(SQLModel, table=True):
     extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    post_version: int | None = None  # the content version the live post shows (issue 16); None: version 1
+    removed_at: datetime | None = None  # the post was removed from the platform (withdrawal or repost)
 
 
 class Engagement(SQLModel, table=True):
@@ -296,3 +302,63 @@ class AlertItem(SQLModel, table=True):
     recipient: str = Field(index=True)
     type: str
     message: int | None = Field(default=None, index=True)
+
+
+# --- issue 16: corrections and withdrawal --------------------------------------------------------
+
+
+class ContentVersion(SQLModel, table=True):
+    """Every version of what an item's posts show: a new row whenever its text or image changes."""
+
+    __table_args__ = (UniqueConstraint("content_id", "version", name="uq_content_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    content_id: str = Field(index=True)
+    version: int
+    content_hash: str | None = None  # the file's hash (bot.load.Story.content_hash)
+    text_hash: str  # title, body, link, tags, kind
+    image_hash: str  # photo files, banner template and the banner's inputs
+    changed: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, default=list))
+    at: datetime = Field(default_factory=utcnow)
+
+
+class PostAction(SQLModel, table=True):
+    """An edit, a repost or a removal of one published post: a delivery of its own.
+
+    Same queue rules as :class:`Delivery` (see bot.worker): ``pending``/``retry`` → ``sending`` under a
+    lease before the call → ``done``/``failed``/``retry``/``skipped``; ``needs_check`` after an unclear
+    answer or a crash (the platform is asked before acting again). One row per (delivery, action,
+    version), so nothing is planned twice.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "action", "version", name="uq_postaction"),
+        Index("ix_postaction_due", "state", "due_at"),
+        Index("ix_postaction_channel_state", "channel_id", "state"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(index=True)
+    content_id: str = Field(index=True)
+    channel_id: str
+    unit_id: str
+    platform: str
+    action: str  # edit | repost | remove
+    version: int  # the content version that asked for it
+    target_post_id: str  # the post it acts on
+    new_post_id: str | None = None  # repost: the new post
+    why: str | None = None  # withdrawal reason / what changed (Vietnamese)
+    actor: str = "bot"
+    due_at: datetime = Field(default_factory=utcnow)
+    priority: int = 100
+    state: str = DeliveryState.PENDING  # pending | sending | retry | done | failed | skipped
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    needs_check: bool = False
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    sending_since: datetime | None = None
+    first_sent_attempt_at: datetime | None = None
+    reason: str | None = None  # the outcome in Vietnamese (platform's words on a refusal)
+    done_at: datetime | None = None
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -12,6 +12,7 @@ from datetime import UTC
 
 from sqlmodel import Session, select
 
+from bot.corrections import record_version
 from bot.load import Campaign
 from bot.store.db import Store
 from bot.store.models import AuditLog, Channel, ChannelState, ContentItem, Meta, MilestoneRule, Unit, utcnow
@@ -108,6 +109,7 @@ def sync_session(s: Session, campaign: Campaign, actor: str = "bot") -> SyncResu
         row.body, row.source, row.content_hash = story.body, story.source, story.content_hash
         row.banner_data = {"summary": f.summary} if f.summary else {}
         row.active, row.updated_at = True, now
+        record_version(s, row, campaign, now, withdrawn=f.withdrawn)  # issue 16: every version's hashes
         s.add(row)
     for cid, row in existing_content.items():
         if cid not in seen and row.active:

@@ -4,7 +4,9 @@ It reproduces what a Page-publishing client meets (../shared/api-notes/graph-api
 ``POST /{page}/photos`` (multipart ``source`` + ``message``, or ``published=false``), ``POST /{page}/feed``
 (``message``, ``link``, ``attached_media[i]``), ``GET /{page}/published_posts`` (``since``, paging with an
 echoed ``access_token`` in ``paging.next`` as the real API does), ``GET /{post}`` engagement fields,
-``GET /me``, ``GET /me/permissions``, ``GET /debug_token`` (app token only), ``DELETE /{post}`` and the
+``GET /me``, ``GET /me/permissions``, ``GET /debug_token`` (app token only), ``DELETE /{post}``, the update
+``POST /{post}`` (``message``; only posts made by this app, else ``(#200) App cannot edit non-app posts``; a
+deleted or unknown id answers #100 subcode 33, as the real API) and the
 batch ``POST /`` (at most 50 items, each answered on its own). Answers carry ``X-App-Usage``,
 ``X-Page-Usage`` and ``X-Business-Use-Case-Usage``.
 
@@ -156,6 +158,8 @@ class PostRecord:
     images: list[bytes] = field(default_factory=list)
     filenames: list[str | None] = field(default_factory=list)
     published: bool = True
+    by_app: bool = True  # made through this app (only those can be edited: "(#200) App cannot edit non-app posts")
+    messages: list[str] = field(default_factory=list)  # every text it showed, in order (edits append)
 
 
 @dataclass
@@ -281,6 +285,8 @@ class GraphFake:
         self._next_id = 10_000_000
         self.requests: list[Seen] = []
         self.violations: list[str] = []
+        self.edits: list[tuple[str, str]] = []  # (post id, new message) for every accepted update
+        self.deleted: list[PostRecord] = []  # every post removed by DELETE
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._tokens[self.app_token] = TokenInfo(self.app_token, "APP", app_id, "Campaign Bot App", ())
@@ -385,7 +391,7 @@ class GraphFake:
     def add_post(self, page_id: str, message: str, created_time: float | None = None, *, kind: str = "feed") -> str:
         """A post already on the Page (made by a person, or earlier)."""
         post_id = f"{page_id}_{self._new_id()}"
-        record = PostRecord(post_id, page_id, kind, message, created_time or time.time())
+        record = PostRecord(post_id, page_id, kind, message, created_time or time.time(), by_app=False)
         with self._lock:
             self._posts.append(record)
             self._posts_by_id[post_id] = record
@@ -611,7 +617,7 @@ class GraphFake:
             return "feed", seg[0]
         if len(seg) == 2 and seg[1] == "published_posts" and method == "GET":
             return "published_posts", seg[0]
-        if len(seg) == 1 and method in ("GET", "DELETE"):
+        if len(seg) == 1 and method in ("GET", "DELETE", "POST"):
             return "object", seg[0].split("_")[0]
         raise GraphError(100, f"Unsupported {method.lower()} request. Object with ID '{'/'.join(seg)}' does not "
                               "exist, cannot be loaded due to missing permissions, or does not support this operation.",
@@ -688,7 +694,7 @@ class GraphFake:
             return self._feed(info, seg[0], form)
         if endpoint == "published_posts":
             return self._published_posts(info, seg[0], query)
-        return self._object(method, info, seg[0], query)
+        return self._object(method, info, seg[0], query, form)
 
     @staticmethod
     def _fields(node: dict[str, Any], query: dict[str, str], default: str) -> dict[str, Any]:
@@ -820,7 +826,8 @@ class GraphFake:
                 result["paging"]["next"] = f"{self.base_url}/v24.0/{page_id}/published_posts?{urlencode(params)}"
         return result
 
-    def _object(self, method: str, info: TokenInfo, object_id: str, query: dict[str, str]) -> Any:
+    def _object(self, method: str, info: TokenInfo, object_id: str, query: dict[str, str],
+                form: dict[str, str] | None = None) -> Any:
         with self._lock:
             post = self._posts_by_id.get(object_id)
         if post is None and object_id in self._pages and method == "GET":
@@ -829,12 +836,27 @@ class GraphFake:
             raise GraphError(100, f"Unsupported {method.lower()} request. Object with ID '{object_id}' does not exist, "
                                   "cannot be loaded due to missing permissions, or does not support this operation.",
                              subcode=33, type_="GraphMethodException")
-        need = "pages_manage_posts" if method == "DELETE" else "pages_read_engagement"
+        need = "pages_manage_posts" if method in ("DELETE", "POST") else "pages_read_engagement"
         self._need_page(info, post.page_id, need)
         if method == "DELETE":
             with self._lock:
                 self._posts.remove(post)
                 del self._posts_by_id[object_id]
+                self.deleted.append(post)
+            return {"success": True}
+        if method == "POST":
+            # Update (Pages API "Posts" guide): only posts made by this app; the answer is {"success": true}.
+            if not post.by_app:
+                raise GraphError(200, "(#200) App cannot edit non-app posts", status=403)
+            message = (form or {}).get("message")
+            if message is None:
+                raise GraphError(100, "(#100) Missing message to update")
+            with self._lock:
+                if not post.messages:
+                    post.messages.append(post.message)
+                post.message = message
+                post.messages.append(message)
+                self.edits.append((object_id, message))
             return {"success": True}
         counts = self._engagement.get(object_id, {"reactions": 0, "comments": 0, "shares": 0})
         fields = query.get("fields", "id")

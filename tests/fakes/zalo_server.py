@@ -194,6 +194,8 @@ class Article:
     fail: int | None = None
     total_view: int = 0
     total_share: int = 0
+    updates: int = 0  # accepted article/update calls (issue 16: each correction exactly once)
+    removed_at: datetime | None = None
 
     @property
     def status(self) -> str:
@@ -701,6 +703,7 @@ class FakeZalo:
             token = self._new_id("tok_")
             art.payload = {k: v for k, v in d.items() if k != "id"}
             art.verify_calls = 0
+            art.updates += 1
             self.jobs[token] = art
         return self._ok({"token": token})
 
@@ -782,6 +785,7 @@ class FakeZalo:
             if art is None or art.oa_id != oa.oa_id or art.removed:
                 return self._err(-201, "id is invalid!")
             art.removed = True
+            art.removed_at = self.clock.now()
         return self._ok()
 
     def _message(self, oa: OA, query: Any, headers: Any, body: bytes) -> _Answer:

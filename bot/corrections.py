@@ -1,0 +1,371 @@
+"""Corrections and withdrawal of published posts (issue 16): versions, and the actions they need.
+
+A wrong name under the union's logo must be fixed on every Page and OA the post reached, fast and
+provably. This module decides *what* must change; :mod:`bot.worker` does it, with the same guarantees
+as publishing (claimed, leased, retried, held, reconciled, never twice, one call per channel).
+
+* **Versions.** Every sync computes, for each story, a hash of what a post shows as text (title, body,
+  link, tags, kind) and one of its image (photo files, banner template and the banner's inputs). A
+  change of either makes a new :class:`ContentVersion` (every version's hashes are kept) and bumps
+  ``ContentItem.version``. A sent delivery records the version its post shows (``post_version``).
+* **Corrections.** A sent post whose version is older than its item's gets a :class:`PostAction`,
+  as the campaign's ``corrections:`` policy says (per kind if wanted): ``edit`` in place, ``repost``
+  (remove, then publish the new version) or ``leave``. Facebook cannot replace a photo: an image
+  change on Facebook falls back to ``repost`` or, with ``image: report``, the text is edited and a
+  person is told. Deliveries not yet sent simply use the newest version when they go.
+* **Withdrawal.** ``withdrawn: "lý do"`` in a story's front matter (or `campaign-bot withdraw`, which
+  writes it there; milestone announcements are withdrawn by id in the store) cancels every pending
+  delivery of the item and removes every post of it. It is sticky: a withdrawn item is never planned
+  again, even if the line is later removed from the file.
+
+Platform facts this relies on (checked with the docs/issues corpora; see also
+/work/shared/api-notes/graph-api.md and zalo-oa-api.md):
+
+* Facebook: update a post with ``POST /{page-post-id}`` (``message``) → ``{"success": true}``, *only
+  for posts made by the same app*; otherwise ``(#200) App cannot edit non-app posts`` (jgorset/facepy
+  #149; Pages API "Posts" guide, developers.facebook.com/docs/pages-api/posts). Delete with ``DELETE
+  /{page-post-id}`` → ``{"success": true}`` (same guide). An unknown or deleted id answers ``#100``
+  subcode 33 "Object with ID … does not exist" (graph-api.md, error table). A photo of a published
+  post cannot be replaced through the API: only its text (``message``) is editable.
+* Zalo: ``POST /v2.0/article/update`` with the create body plus ``id`` returns a new token that must be
+  verified like a new article (``POST /v2.0/article/verify``); ``POST /v2.0/article/remove`` with
+  ``{"id"}`` → ``{"error":0}``; an unknown or removed id answers ``-201 "id is invalid!"``
+  (zalo-oa-api.md §2.3, from zaloplatform/zalo-java-sdk ``UpdateNormalArticle.java``,
+  ``RemoveArticle.java``). A broadcast message already sent cannot be recalled: there is no such call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from bot.load import Campaign
+from bot.store.models import AuditLog, ContentItem, ContentVersion, Delivery, DeliveryState, PostAction
+
+log = logging.getLogger(__name__)
+
+OPEN = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.RETRY)
+DONE = "done"
+PRIORITY = {"remove": 200, "repost": 100, "edit": 100}
+ACTION_LABELS = {"edit": "sửa tại chỗ", "repost": "gỡ rồi đăng lại", "remove": "gỡ bài"}
+
+
+# --- versions ----------------------------------------------------------------------------------
+
+
+def _digest(parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def text_hash(row: ContentItem) -> str:
+    """What a post shows as text."""
+    return _digest([row.title, row.body, row.link, list(row.tags or []), row.kind])
+
+
+def image_hash(row: ContentItem, workspace: Path) -> str:
+    """What a post shows as image: the photo files' bytes, and the banner with what is drawn on it."""
+    photos = []
+    for rel in row.images or ([row.image] if row.image else []):
+        try:
+            photos.append(hashlib.sha256((workspace / rel).read_bytes()).hexdigest())
+        except OSError:
+            photos.append(f"missing:{rel}")
+    return _digest([photos, row.banner, row.title, row.banner_data or {}])
+
+
+def record_version(s: Session, row: ContentItem, campaign: Campaign, now: datetime,
+                   withdrawn: str | None = None) -> int:
+    """After a sync wrote ``row``: keep a new version when its text or image changed; note a withdrawal.
+
+    Returns the item's version. A withdrawal is sticky (never undone by a file change)."""
+    th, ih = text_hash(row), image_hash(row, campaign.workspace)
+    latest = s.exec(
+        select(ContentVersion).where(ContentVersion.content_id == row.id).order_by(col(ContentVersion.version).desc())
+    ).first()
+    if latest is None:
+        version = row.version or 1
+        s.add(ContentVersion(content_id=row.id, version=version, content_hash=row.content_hash, text_hash=th,
+                             image_hash=ih, changed=[], at=now))
+        row.version = version
+    elif (latest.text_hash, latest.image_hash) != (th, ih):
+        changed = [name for name, old, new in (("text", latest.text_hash, th), ("image", latest.image_hash, ih))
+                   if old != new]
+        row.version = latest.version + 1
+        s.add(ContentVersion(content_id=row.id, version=row.version, content_hash=row.content_hash, text_hash=th,
+                             image_hash=ih, changed=changed, at=now))
+        s.add(AuditLog(action="content.version", subject=row.id, detail={"version": row.version, "changed": changed}))
+    if withdrawn and not row.withdrawn:
+        row.withdrawn, row.withdrawn_at = withdrawn, now
+        s.add(AuditLog(action="content.withdrawn", subject=row.id, detail={"reason": withdrawn, "by": "tệp bài"}))
+    return row.version
+
+
+def changes_between(s: Session, content_id: str, old: int, new: int) -> set[str]:
+    """What differs between two versions of an item: {"text", "image"}."""
+    rows = {v.version: v for v in s.exec(
+        select(ContentVersion).where(ContentVersion.content_id == content_id,
+                                     col(ContentVersion.version).in_([old, new]))
+    ).all()}
+    a, b = rows.get(old), rows.get(new)
+    if a is None or b is None:
+        return {"text", "image"}
+    return {name for name, x, y in (("text", a.text_hash, b.text_hash), ("image", a.image_hash, b.image_hash))
+            if x != y}
+
+
+# --- what must change --------------------------------------------------------------------------
+
+
+@dataclass
+class Planned:
+    """One post that changes (or one pending delivery that is cancelled), for listings and dry runs."""
+
+    content_id: str
+    delivery_id: int
+    unit_id: str
+    channel_id: str
+    platform: str
+    action: str  # edit | repost | remove | cancel | check | report
+    post_id: str | None = None
+    url: str | None = None
+    posted_at: datetime | None = None
+    why: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"content": self.content_id, "delivery": self.delivery_id, "unit": self.unit_id,
+                "channel": self.channel_id, "platform": self.platform, "action": self.action,
+                "post_id": self.post_id, "url": self.url,
+                "posted_at": self.posted_at.isoformat() if self.posted_at else None, "why": self.why,
+                "notes": list(self.notes)}
+
+
+def post_url(d: Delivery) -> str | None:
+    """The post's link as the platform gave it, else one built from its id."""
+    extra = d.extra or {}
+    url = extra.get("url") or extra.get("article_url")
+    if url:
+        return str(url)
+    pid = d.platform_post_id or ""
+    if pid.startswith("outbox:"):
+        return pid
+    if d.platform == "facebook" and "_" in pid:
+        page, _, rest = pid.partition("_")
+        return f"https://www.facebook.com/{page}/posts/{rest}"
+    return None
+
+
+def _broadcast_note(d: Delivery) -> list[str]:
+    if d.platform == "zalo" and str((d.extra or {}).get("broadcast", "")).startswith(("sent", "unknown")):
+        return ["tin nhắn broadcast đã gửi tới người quan tâm không thu hồi được (Zalo không có lệnh thu hồi)"]
+    return []
+
+
+def _has_images(d: Delivery) -> bool:
+    """Whether the Facebook post carries photos (a photo post or an album): its photos cannot be replaced."""
+    extra = d.extra or {}
+    return bool(extra.get("fb_photo_id") or extra.get("fb_media_ids"))
+
+
+def plan_corrections(s: Session, campaign: Campaign, now: datetime, *, apply: bool = True,
+                     only: str | None = None, actor: str = "bot") -> list[Planned]:
+    """Everything that must change now for changed and withdrawn items; written when ``apply``.
+
+    Idempotent: a delivery with an open action (pending, retry, sending) gets nothing new, and the
+    unique (delivery, action, version) makes a second planner's insert fail harmlessly."""
+    from bot.plan import in_quiet_hours, quiet_end
+
+    settings = campaign.config.corrections
+    due = quiet_end(campaign, now) if settings.quiet_hours and in_quiet_hours(campaign, now) else now
+    query = (
+        select(Delivery, ContentItem)
+        .join(ContentItem, col(ContentItem.id) == Delivery.content_id)
+        .where(
+            col(Delivery.removed_at).is_(None),
+            (col(ContentItem.withdrawn).is_not(None) & col(Delivery.state).in_(
+                [DeliveryState.PENDING, DeliveryState.RETRY, DeliveryState.SENT]))
+            | ((Delivery.state == DeliveryState.SENT) & (col(ContentItem.version) > 1)),
+        )
+        .order_by(col(Delivery.content_id), col(Delivery.channel_id))
+    )
+    if only is not None:
+        query = query.where(Delivery.content_id == only)
+    rows = s.exec(query).all()
+    if not rows:
+        return []
+    ids = [d.id for d, _ in rows]
+    actions: dict[int, list[PostAction]] = {}
+    for i in range(0, len(ids), 500):
+        for a in s.exec(select(PostAction).where(col(PostAction.delivery_id).in_(ids[i:i + 500]))).all():
+            actions.setdefault(a.delivery_id, []).append(a)
+    out: list[Planned] = []
+    for d, content in rows:
+        assert d.id is not None
+        mine = actions.get(d.id, [])
+        open_ = [a for a in mine if a.state in OPEN]
+        base = dict(content_id=d.content_id, delivery_id=d.id, unit_id=d.unit_id, channel_id=d.channel_id,
+                    platform=d.platform, post_id=d.platform_post_id, url=post_url(d), posted_at=d.sent_at)
+        if content.withdrawn:
+            why = f"rút bài: {content.withdrawn}"
+            if d.state in (DeliveryState.PENDING, DeliveryState.RETRY):
+                if d.needs_check:
+                    # An earlier call may have made the post: the worker asks the platform first, then
+                    # records it as sent (and it is removed) or cancels it.
+                    out.append(Planned(**base, action="check", why=why))
+                    if apply:
+                        s.execute(update(Delivery).where(Delivery.id == d.id, col(Delivery.state).in_(
+                            [DeliveryState.PENDING, DeliveryState.RETRY])).values(next_attempt_at=now, due_at=now,
+                                                                                 updated_at=now))
+                    continue
+                out.append(Planned(**base, action="cancel", why=why))
+                if apply:
+                    s.execute(update(Delivery).where(Delivery.id == d.id, col(Delivery.state).in_(
+                        [DeliveryState.PENDING, DeliveryState.RETRY]), Delivery.needs_check.is_(False))  # type: ignore[attr-defined]
+                        .values(state=DeliveryState.SKIPPED, reason=f"đã huỷ vì {why}", next_attempt_at=None,
+                                updated_at=now, extra={**(d.extra or {}), "cancelled": True}))
+                    s.add(AuditLog(actor=actor, action="delivery.cancelled", subject=str(d.id),
+                                   detail={"content": d.content_id, "channel": d.channel_id, "reason": why}))
+                continue
+            if not d.platform_post_id:
+                continue
+            if any(a.action == "remove" for a in open_):
+                continue
+            if any(a.state == DeliveryState.SENDING for a in open_):
+                continue  # an edit or a repost is in flight: removed on a later pass
+            if any(a.action == "remove" and a.target_post_id == d.platform_post_id for a in mine):
+                continue  # removed already, or refused and reported
+            out.append(Planned(**base, action="remove", why=why, notes=_broadcast_note(d)))
+            if apply:
+                for a in open_:
+                    s.execute(update(PostAction).where(PostAction.id == a.id, col(PostAction.state).in_(
+                        [DeliveryState.PENDING, DeliveryState.RETRY])).values(
+                        state=DeliveryState.SKIPPED, reason=f"không làm nữa vì {why}", updated_at=now))
+                _add(s, d, content, "remove", why, due, actor, mine)
+            continue
+        # a correction
+        shown = d.post_version or 1
+        if shown >= content.version or open_ or not d.platform_post_id:
+            continue
+        policy = settings.policy_for(content.kind)
+        changes = changes_between(s, content.id, shown, content.version)
+        what = " và ".join({"text": "nội dung chữ", "image": "ảnh"}[c] for c in sorted(changes, reverse=True))
+        why = f"sửa bài: phiên bản {content.version} (đổi {what or 'nội dung'})"
+        if policy == "leave":
+            continue
+        action, notes = policy, _broadcast_note(d)
+        if action == "edit" and "image" in changes and d.platform == "facebook" and _has_images(d):
+            if settings.image == "repost":
+                action = "repost"
+                notes.append("Facebook không cho thay ảnh của bài đã đăng: gỡ bài cũ và đăng lại")
+            else:
+                notes.append("Facebook không cho thay ảnh của bài đã đăng: chỉ sửa chữ, ảnh cũ vẫn còn — "
+                             "cần người quyết định")
+        if any(a.action == action and a.version == content.version for a in mine):
+            continue  # done or refused already for this version
+        out.append(Planned(**base, action=action, why=why, notes=notes))
+        if apply:
+            _add(s, d, content, action, why, due, actor, mine, notes=notes)
+    return out
+
+
+def _add(s: Session, d: Delivery, content: ContentItem, action: str, why: str, due: datetime, actor: str,
+         existing: list[PostAction], notes: list[str] | None = None) -> None:
+    assert d.id is not None and d.platform_post_id is not None
+    s.add(PostAction(delivery_id=d.id, content_id=d.content_id, channel_id=d.channel_id, unit_id=d.unit_id,
+                     platform=d.platform, action=action, version=content.version, target_post_id=d.platform_post_id,
+                     why=why, actor=actor, due_at=due, priority=PRIORITY[action],
+                     extra={"notes": notes} if notes else {}))
+
+
+def apply_corrections(store: Any, campaign: Campaign, now: datetime, *, only: str | None = None,
+                      actor: str = "bot") -> list[Planned]:
+    """Plan and write in one transaction; a concurrent planner that wrote first wins (nothing twice)."""
+    try:
+        with store.session() as s:
+            return plan_corrections(s, campaign, now, apply=True, only=only, actor=actor)
+    except sa_exc.IntegrityError:
+        log.info("corrections: another process planned the same actions first")
+        return []
+
+
+# --- withdrawal from the command line ----------------------------------------------------------
+
+FRONT_RE = re.compile(r"\A(---\s*\n)(.*?\n)(---\s*(?:\n|\Z))", re.S)
+
+
+def write_withdrawn(path: Path, reason: str) -> None:
+    """Write ``withdrawn: "lý do"`` into a story's front matter (replacing an earlier one), atomically."""
+    from bot.files import atomic_write
+
+    text = path.read_text(encoding="utf-8")
+    match = FRONT_RE.match(text)
+    if match is None:
+        raise ValueError(f"{path}: không thấy phần đầu (front matter) giữa hai dòng '---' | fix: mở tệp và kiểm tra "
+                         "dòng đầu tiên là '---'")
+    line = "withdrawn: " + json.dumps(reason, ensure_ascii=False) + "\n"
+    head = match.group(2)
+    if re.search(r"^withdrawn\s*:.*$", head, flags=re.M):
+        head = re.sub(r"^withdrawn\s*:.*\n?", line, head, count=1, flags=re.M)
+    else:
+        head = head + line
+    atomic_write(path, (match.group(1) + head + match.group(3) + text[match.end():]).encode("utf-8"))
+
+
+def withdraw_in_store(s: Session, content_id: str, reason: str, now: datetime, actor: str) -> ContentItem:
+    row = s.get(ContentItem, content_id)
+    if row is None:
+        raise KeyError(content_id)
+    if not row.withdrawn:
+        row.withdrawn, row.withdrawn_at = reason, now
+        s.add(row)
+        s.add(AuditLog(actor=actor, action="content.withdrawn", subject=content_id,
+                       detail={"reason": reason, "by": actor}))
+    return row
+
+
+# --- history -----------------------------------------------------------------------------------
+
+
+def history(s: Session, content_id: str) -> list[dict[str, Any]]:
+    """Every post of an item: where and when it was posted, each edit (when, which version), each removal
+    (when, why, by whom), and what is still pending or refused."""
+    deliveries = s.exec(select(Delivery).where(Delivery.content_id == content_id).order_by(
+        col(Delivery.unit_id), col(Delivery.platform))).all()
+    acts: dict[int, list[PostAction]] = {}
+    for a in s.exec(select(PostAction).where(PostAction.content_id == content_id).order_by(col(PostAction.id))).all():
+        acts.setdefault(a.delivery_id, []).append(a)
+    out = []
+    for d in deliveries:
+        events = []
+        for a in acts.get(d.id or 0, []):
+            events.append({"action": a.action, "label": ACTION_LABELS.get(a.action, a.action), "state": a.state,
+                           "version": a.version, "at": a.done_at or a.updated_at, "why": a.why, "by": a.actor,
+                           "reason": a.reason, "old_post": a.target_post_id, "new_post": a.new_post_id,
+                           "notes": list((a.extra or {}).get("notes", []))})
+        out.append({"delivery": d.id, "unit": d.unit_id, "channel": d.channel_id, "platform": d.platform,
+                    "state": d.state, "post_id": d.platform_post_id, "url": post_url(d), "posted_at": d.sent_at,
+                    "version": d.post_version or (1 if d.state == DeliveryState.SENT else None),
+                    "removed_at": d.removed_at, "reason": d.reason, "events": events})
+    return out
+
+
+def summary(s: Session) -> dict[str, int]:
+    """Counts of edits/reposts/removals by state, for `status`."""
+    from sqlalchemy import func
+
+    rows = s.exec(select(PostAction.action, PostAction.state, func.count()).group_by(
+        PostAction.action, PostAction.state)).all()
+    out: dict[str, int] = {}
+    for action, state, n in rows:
+        out[f"{action}:{state}"] = n
+    return out
