@@ -277,6 +277,7 @@ def quiet_waiting(campaign: Campaign, store: Store, now: datetime) -> tuple[int,
         n = s.exec(
             select(func.count()).select_from(Delivery).where(
                 Delivery.state.in_([DeliveryState.PENDING, DeliveryState.RETRY]),  # type: ignore[attr-defined]
+                Delivery.due_at > now,  # held back now, not overdue for another reason (a held channel)
                 Delivery.due_at <= until,
             )
         ).one()

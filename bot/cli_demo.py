@@ -164,7 +164,10 @@ def plan_reset(store: Any, workspace: Path, now: datetime) -> ResetPlan:
 
 
 def _naive(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=None) if value is not None and value.tzinfo else value
+    """UTC without tzinfo: SQLite gives naive UTC back, PostgreSQL aware values in its session zone."""
+    from datetime import UTC
+
+    return value.astimezone(UTC).replace(tzinfo=None) if value is not None and value.tzinfo else value
 
 
 def _aware(value: datetime) -> datetime:

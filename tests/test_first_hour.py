@@ -408,3 +408,39 @@ def test_demo_tells_nobody_and_a_real_tick_still_does(sample: Path) -> None:
         assert server.inbox.messages
     finally:
         server.stop()
+
+
+@pytest.mark.postgres
+def test_reset_on_postgresql(mini: Path, pg_url: str) -> None:
+    """The same reset on the shared store of a federation (PostgreSQL, timestamps with zone)."""
+    from datetime import UTC, datetime
+
+    from bot.load import load_campaign
+    from bot.pipeline import play
+
+    store = open_store(pg_url)
+    try:
+        play(load_campaign(mini), store, {}, datetime(2026, 11, 24, 0, 0, tzinfo=UTC), 3)
+        with store.session() as s:
+            sent = s.exec(select(Delivery).where(Delivery.state == DeliveryState.SENT)).all()
+            assert len(sent) > 1
+            sent[0].platform_post_id = "1001_42"  # reached Facebook
+            s.add(sent[0])
+            kept = sent[0].id
+    finally:
+        store.close()
+    (mini / ".env").write_text(f"CAMPAIGN_DB_URL={pg_url}\n", encoding="utf-8")
+    done = run(mini, "reset", "--yes")
+    assert done.exit_code == 0, done.output
+    store = open_store(pg_url)
+    try:
+        with store.session() as s:
+            assert [d.id for d in s.exec(select(Delivery)).all()] == [kept]
+            kept_slot = s.get(Delivery, kept).slot_at
+            # left: the kept post's slot, and past slots that had nothing to post (nothing to redo there)
+            for slot in s.exec(select(ScheduleSlot)).all():
+                assert slot.deliveries == 0 or slot.slot_at == kept_slot, slot
+    finally:
+        store.close()
+    again = run(mini, "tick", "--now", "25/11/2026 08:00", "--outbox")
+    assert again.exit_code == 0 and "lượt mới" in again.output
