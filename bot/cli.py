@@ -380,6 +380,9 @@ def status_data(obj: Ctx) -> dict[str, Any]:
     for cid, reasons in waiting_reasons(c, obj.store, utcnow(), states).items():
         if cid in data["channels"]:
             data["channels"][cid]["waiting"] = reasons
+    from bot.cli_corrections import status_section as corrections_section
+
+    data["corrections"] = corrections_section(obj.store)  # issue 16: edits and removals of published posts
     return data
 
 
@@ -456,6 +459,9 @@ def status(obj: Ctx, as_json: bool) -> None:
         from bot.cli_milestones import print_status_section
 
         print_status_section(ms)
+    from bot.cli_corrections import print_status_section as print_corrections
+
+    print_corrections(data.get("corrections"), obj.campaign)
 
 
 DETAIL_LABELS = {

@@ -210,3 +210,41 @@ def history_cmd(obj: Ctx, content_id: str, as_json: bool) -> None:
 
 
 commands = [withdraw, corrections, history_cmd]
+
+
+# --- the part of `campaign-bot status` about corrections and withdrawals -------------------------
+
+
+def status_section(store: Any) -> dict[str, Any]:
+    """Edits, reposts and removals by state; those refused or waiting, with the reason; withdrawn items."""
+    from sqlmodel import col, select
+
+    from bot.store.models import ContentItem, PostAction
+
+    with store.session() as s:
+        acts = s.exec(select(PostAction).order_by(col(PostAction.id))).all()
+        withdrawn = s.exec(select(ContentItem).where(col(ContentItem.withdrawn).is_not(None))).all()
+    counts: dict[str, dict[str, int]] = {}
+    for a in acts:
+        counts.setdefault(a.action, {}).setdefault(a.state, 0)
+        counts[a.action][a.state] += 1
+    attention = [{"id": a.id, "content": a.content_id, "channel": a.channel_id, "action": a.action,
+                  "state": a.state, "reason": a.reason, "why": a.why}
+                 for a in acts if a.state in ("failed", "pending", "retry", "sending")]
+    return {"counts": counts, "attention": attention,
+            "withdrawn": [{"content": c.id, "reason": c.withdrawn, "at": c.withdrawn_at} for c in withdrawn]}
+
+
+def print_status_section(data: dict[str, Any] | None, campaign: Any) -> None:
+    if not data or not (data["counts"] or data["withdrawn"]):
+        return
+    click.echo("Sửa/gỡ bài đã đăng:")
+    for action, states in sorted(data["counts"].items()):
+        parts = ", ".join(f"{STATE_WORDS.get(k, k)} {v}" for k, v in sorted(states.items()))
+        click.echo(f"  {LABELS.get(action, action)}: {parts}")
+    for w in data["withdrawn"]:
+        click.echo(f"  đã rút {w['content']} lúc {ngay_gio(w['at'], campaign.tz)}: {w['reason']}")
+    for a in data["attention"]:
+        mark = "✗" if a["state"] == "failed" else "…"
+        click.echo(f"  {mark} {LABELS.get(a['action'], a['action'])} {a['content']} trên {a['channel']}: "
+                   f"{STATE_WORDS.get(a['state'], a['state'])}" + (f" — {a['reason']}" if a["reason"] else ""))

@@ -369,3 +369,26 @@ def summary(s: Session) -> dict[str, int]:
     for action, state, n in rows:
         out[f"{action}:{state}"] = n
     return out
+
+
+def report_rows(store: Any, campaign: Campaign, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Edits, reposts and removals touched in [start, end), for the report: where, what, when, why, outcome."""
+    with store.session() as s:
+        acts = s.exec(select(PostAction).where(col(PostAction.updated_at) >= start, col(PostAction.updated_at) < end)
+                      .order_by(col(PostAction.updated_at))).all()
+        titles = {c.id: c.title for c in s.exec(select(ContentItem).where(
+            col(ContentItem.id).in_(sorted({a.content_id for a in acts})))).all()} if acts else {}
+        links = {d.id: post_url(d) for d in s.exec(select(Delivery).where(
+            col(Delivery.id).in_(sorted({a.delivery_id for a in acts})))).all()} if acts else {}
+    words = {"pending": "chờ", "retry": "chờ thử lại", "sending": "đang làm", "done": "xong", "failed": "lỗi",
+             "skipped": "không làm"}
+    rows = []
+    for a in acts:
+        u = campaign.unit_by_id.get(a.unit_id)
+        rows.append({"unit": (u.short_name or u.name) if u else a.unit_id, "platform": a.platform,
+                     "content": a.content_id, "title": titles.get(a.content_id, a.content_id),
+                     "action": ACTION_LABELS.get(a.action, a.action), "version": a.version, "state": a.state,
+                     "state_label": words.get(a.state, a.state), "at": a.done_at or a.updated_at, "why": a.why or "",
+                     "reason": a.reason or "", "link": links.get(a.delivery_id) or a.target_post_id,
+                     "notes": list((a.extra or {}).get("notes", []))})
+    return rows

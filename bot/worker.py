@@ -919,6 +919,12 @@ class Worker:
         progress = post_progress(a)  # type: ignore[arg-type]
         unsure = a.needs_check
         link = (d.extra or {}).get("url") or (d.extra or {}).get("article_url") or a.target_post_id
+        if content.withdrawn and a.action != "remove" and not (a.action == "repost" and progress.get("removed_at")
+                                                               and unsure):
+            # Withdrawn meanwhile: no edit and no new post; the removal takes over (bot.corrections).
+            ok = self._finish(a.id, current=a, state=DeliveryState.SKIPPED, needs_check=False,
+                              reason=f"không làm vì bài đã bị rút: {content.withdrawn}")
+            return "skipped" if ok else "lease-lost"
         try:
             channel = self._channel_for(a)
             post = None
@@ -963,6 +969,10 @@ class Worker:
                 if found is not None:
                     return self._acted(a, d, content, published=found, note="đã đăng lại (đối soát sau sự cố)")
                 unsure = False
+            if content.withdrawn:  # the check found no new post: none is made for a withdrawn item
+                ok = self._finish(a.id, current=a, state=DeliveryState.SKIPPED, needs_check=False,
+                                  reason=f"đã gỡ bài cũ; không đăng lại vì bài đã bị rút: {content.withdrawn}")
+                return "skipped" if ok else "lease-lost"
             published = channel.publish(fresh)
             return self._acted(a, d, content, published=published)
         except HoldChannel as exc:

@@ -298,6 +298,12 @@ def test_a_post_deleted_by_hand_counts_as_removed(world) -> None:
     assert [(a.channel_id, a.state, a.reason) for a in by_channel.values() if a.state != "done"] == []
     assert len(by_channel) == 5
     assert "xoá bằng tay" in by_channel["tinh/facebook"].reason
+    out = CliRunner().invoke(cli, ["-w", str(world["ws"]), "report", "--out", str(world["ws"] / "bao-cao")],
+                             env=world["env"])
+    assert out.exit_code == 0, out.output
+    html = (world["ws"] / "bao-cao" / "index.html").read_text(encoding="utf-8")
+    assert "Bài đã đăng được sửa hoặc gỡ" in html and html.count("gỡ bài (phiên bản 1)") == 5
+    assert "Sai tên tác giả" in html and "xoá bằng tay" in html
     assert sum(len(p) for p in fb_posts(graph).values()) == 0
     assert all(arts == [] for arts in zalo_visible(world["zalo"]).values())
 
@@ -310,3 +316,39 @@ def test_withdrawal_does_not_wait_for_quiet_hours(world) -> None:
     run(world, night)
     assert sum(len(p) for p in fb_posts(world["graph"]).values()) == 0
     assert all(arts == [] for arts in zalo_visible(world["zalo"]).values())
+
+
+def test_a_removal_waits_on_a_dead_token_and_goes_once_the_token_is_renewed(world) -> None:
+    graph, store, env = world["graph"], world["store"], world["env"]
+    run(world, T0)
+    graph.revoke(env["FB_TOKEN_A"], subcode=460)  # the admin changed their password
+    write(world["ws"], "content/bai.md", story(extra='withdrawn: "Sai số liệu"\n'))
+    run(world, T0 + timedelta(hours=1))
+    by_channel = {a.channel_id: a for a in actions(store)}
+    held = by_channel["huyen-a/facebook"]
+    assert held.state == DeliveryState.PENDING and "chờ kênh được mở lại" in (held.reason or "")
+    assert len(graph.posts_for(PAGES["huyen-a"])) == 1  # still there, waiting for a person
+    assert all(a.state == "done" for cid, a in by_channel.items() if cid != "huyen-a/facebook")
+    out = CliRunner().invoke(cli, ["-w", str(world["ws"]), "status"], env=env)
+    assert out.exit_code == 0 and "TẠM GIỮ" in out.output
+    assert "Sửa/gỡ bài đã đăng:" in out.output and "đã rút bai" in out.output and "Sai số liệu" in out.output
+    assert "… gỡ bài bai trên huyen-a/facebook: chờ — chờ kênh được mở lại" in out.output
+    env["FB_TOKEN_A"] = graph.add_page(PAGES["huyen-a"], token="EAAfake-new-token-after-password-change")
+    run(world, T0 + timedelta(hours=2))
+    assert graph.posts_for(PAGES["huyen-a"]) == [] and len(graph.deleted) == 3
+    assert [a.state for a in actions(store)] == ["done"] * 5
+
+
+def test_an_unclear_edit_is_checked_on_the_platform_before_it_is_tried_again(world) -> None:
+    graph, store = world["graph"], world["store"]
+    world["env"].update(CAMPAIGN_SETTLE_SECONDS="1")
+    run(world, T0)
+    graph.drop_next(after_accept=True, page_id=PAGES["tinh"], endpoint="object")  # edited, but no answer
+    write(world["ws"], "content/bai.md", story(FIXED))
+    run(world, T0 + timedelta(hours=1))
+    unclear = {a.channel_id: a for a in actions(store)}["tinh/facebook"]
+    assert unclear.state == DeliveryState.SENDING and unclear.needs_check  # settling: the Page is closed
+    run(world, T0 + timedelta(hours=2))
+    done = {a.channel_id: a for a in actions(store)}["tinh/facebook"]
+    assert done.state == "done" and "kiểm tra lại" in (done.reason or "")
+    assert [pid for pid, _ in graph.edits].count(done.target_post_id) == 1  # edited once, not twice

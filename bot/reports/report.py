@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bot.corrections import report_rows
 from bot.load import Campaign, UnitConfig
 from bot.metrics import main_metric, metric_label
 from bot.reports import (
@@ -225,6 +226,7 @@ class ReportData:
     readings: int = 0
     files: list[tuple[str, str]] = field(default_factory=list)  # (file name, description)
     store_url: str = ""
+    corrections: list[dict[str, Any]] = field(default_factory=list)  # issue 16: posts edited, reposted, removed
 
 
 def _depths(campaign: Campaign) -> dict[str, int]:
@@ -502,6 +504,7 @@ def build_report(
         channels=channel_rows, issues=issues, held=held, engagement=eng_rows, engagement_totals=eng_totals,
         phases=phases, bars=bars, lagging=lagging, quiet=quiet, firings=firing_rows, series=series_rows,
         readings=sum(len(v) for v in own.values()), store_url=store.display_url(),
+        corrections=report_rows(store, campaign, start_dt, end_dt),
     )
 
 
