@@ -352,3 +352,42 @@ def test_an_unclear_edit_is_checked_on_the_platform_before_it_is_tried_again(wor
     done = {a.channel_id: a for a in actions(store)}["tinh/facebook"]
     assert done.state == "done" and "kiểm tra lại" in (done.reason or "")
     assert [pid for pid, _ in graph.edits].count(done.target_post_id) == 1  # edited once, not twice
+
+
+def test_quiet_hours_hold_corrections_only_when_the_campaign_says_so(world) -> None:
+    run(world, T0)
+    write(world["ws"], "schedules/lich.yaml", SCHEDULES + 'settings:\n  quiet_hours: "21:30-06:30"\n')
+    text = campaign_yaml(world["web"].base_url) + "    quiet_hours: true\n"
+    write(world["ws"], "config/campaign.yaml", text)
+    write(world["ws"], "content/bai.md", story(extra='withdrawn: "Gỡ sáng mai"\n'))
+    night = datetime.fromisoformat("2026-11-26T23:00+07:00").astimezone(UTC)
+    run(world, night)
+    assert sum(len(p) for p in fb_posts(world["graph"]).values()) == 3  # waits for the morning
+    assert {a.state for a in actions(world["store"])} == {DeliveryState.PENDING}
+    run(world, datetime.fromisoformat("2026-11-27T06:35+07:00").astimezone(UTC))
+    assert sum(len(p) for p in fb_posts(world["graph"]).values()) == 0
+    assert all(arts == [] for arts in zalo_visible(world["zalo"]).values())
+
+
+def test_outbox_posts_are_corrected_and_withdrawn_in_the_outbox(mini: Path, tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'outbox.db'}")
+    try:
+        tick(load_campaign(mini), store, {}, T0, max_workers=2)
+        files = sorted((mini / "outbox").rglob("*.json"))
+        assert files
+        text = (mini / "content" / "a.md").read_text(encoding="utf-8")
+        write(mini, "content/a.md", text.replace("Nội dung bài viết", "Nội dung đã sửa của bài viết"))
+        tick(load_campaign(mini), store, {}, T0 + timedelta(hours=1), max_workers=2)
+        with store.session() as s:
+            mine = s.exec(select(Delivery).where(Delivery.content_id == "a", Delivery.state == DeliveryState.SENT)).all()
+        assert mine
+        for d in mine:
+            path = mini / "outbox" / d.platform_post_id.removeprefix("outbox:")
+            assert "Nội dung đã sửa" in path.read_text(encoding="utf-8")
+        write(mini, "content/a.md", text.replace("approved: true", 'approved: true\nwithdrawn: "Thử rút"'))
+        tick(load_campaign(mini), store, {}, T0 + timedelta(hours=2), max_workers=2)
+        for d in mine:
+            path = mini / "outbox" / d.platform_post_id.removeprefix("outbox:")
+            assert not path.exists() and path.with_name(path.stem + ".da-go.json").exists()
+    finally:
+        store.close()

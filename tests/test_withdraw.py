@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import random
 import signal
+import threading
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
 from bot.cli import cli
-from bot.store import ContentItem, Delivery, DeliveryState, open_store
+from bot.corrections import withdraw_in_store
+from bot.store import ContentItem, Delivery, DeliveryState, open_store, utcnow
 from bot.store.models import PostAction
 from bot.worker import Worker
 from tests.fakes.graph_server import GraphFake
@@ -107,3 +110,42 @@ def test_killed_workers_during_a_withdrawal_end_with_every_post_removed_once(tmp
         for log in logs.iterdir():
             assert "Traceback" not in log.read_text(encoding="utf-8", errors="replace"), log.name
     store.close()
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgresql_remove_every_post_of_the_item_once(pg_url: str, tmp_path: Path) -> None:
+    """PostgreSQL (SKIP LOCKED claims): two workers at once take the removals; each post is deleted once,
+    the other item's posts stay, and no two calls are ever open at once on one Page."""
+    pages = page_ids(12)
+    store = open_store(pg_url)
+    try:
+        with GraphFake(latency=0.02, duplicate_window=0) as fake:
+            tokens = [fake.add_page(p) for p in pages]
+            ws = make_workspace(tmp_path, pages)
+            seeded = seed(store, ws, pages, 2)  # two items, each on every Page
+            env = worker_env(ws, pg_url, fake.base_url, tokens)
+            first = Worker(seeded.campaign, store, env, max_workers=4, heartbeat=False)
+            try:
+                first.run_once()
+            finally:
+                first.close()
+            assert fake.post_count() == 24
+            with store.session() as s:
+                doomed = {d.platform_post_id for d in s.exec(select(Delivery).where(Delivery.content_id == "thu/00000"))}
+                withdraw_in_store(s, "thu/00000", "Sai tên tác giả", utcnow(), actor="test")
+            workers = [Worker(seeded.campaign, store, env, owner=f"w{i}", max_workers=3, batch=2) for i in range(2)]
+            threads = [threading.Thread(target=w.run_once) for w in workers]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            for w in workers:
+                w.close()
+            with store.session() as s:
+                acts = s.exec(select(PostAction)).all()
+            assert len(acts) == 12 and all(a.state == "done" for a in acts)
+            assert sorted(p.id for p in fake.deleted) == sorted(doomed)
+            assert fake.post_count() == 12 and not ({p.id for p in fake.posts_for()} & doomed)
+            assert fake.overlaps == []
+    finally:
+        store.close()
