@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from bot.load import Campaign
@@ -194,7 +194,8 @@ def plan_corrections(s: Session, campaign: Campaign, now: datetime, *, apply: bo
             col(Delivery.removed_at).is_(None),
             (col(ContentItem.withdrawn).is_not(None) & col(Delivery.state).in_(
                 [DeliveryState.PENDING, DeliveryState.RETRY, DeliveryState.SENT]))
-            | ((Delivery.state == DeliveryState.SENT) & (col(ContentItem.version) > 1)),
+            | ((Delivery.state == DeliveryState.SENT)
+               & (func.coalesce(Delivery.post_version, 1) < ContentItem.version)),
         )
         .order_by(col(Delivery.content_id), col(Delivery.channel_id))
     )
@@ -360,9 +361,7 @@ def history(s: Session, content_id: str) -> list[dict[str, Any]]:
 
 
 def summary(s: Session) -> dict[str, int]:
-    """Counts of edits/reposts/removals by state, for `status`."""
-    from sqlalchemy import func
-
+    """Counts of edits/reposts/removals by state."""
     rows = s.exec(select(PostAction.action, PostAction.state, func.count()).group_by(
         PostAction.action, PostAction.state)).all()
     out: dict[str, int] = {}

@@ -88,6 +88,14 @@ class CorrectionsConfig(Strict):
     image: Literal["repost", "report"] = "repost"
     quiet_hours: bool = False
 
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(KINDS))
+        if unknown:
+            raise ValueError(f"loại bài không có: {', '.join(unknown)} | fix: dùng một trong {', '.join(KINDS)}")
+        return v
+
     def policy_for(self, kind: str) -> str:
         return self.kinds.get(kind, self.policy)
 

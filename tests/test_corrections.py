@@ -391,3 +391,11 @@ def test_outbox_posts_are_corrected_and_withdrawn_in_the_outbox(mini: Path, tmp_
             assert not path.exists() and path.with_name(path.stem + ".da-go.json").exists()
     finally:
         store.close()
+
+
+def test_a_wrong_kind_in_corrections_is_a_clear_error(mini: Path) -> None:
+    text = (mini / "config" / "campaign.yaml").read_text(encoding="utf-8")
+    write(mini, "config/campaign.yaml", text + "  corrections:\n    kinds: {tin-tuc: leave}\n")
+    out = CliRunner().invoke(cli, ["-w", str(mini), "check"])
+    assert out.exit_code == 1
+    assert "config/campaign.yaml" in out.output and "loại bài không có: tin-tuc" in out.output
