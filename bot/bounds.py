@@ -85,7 +85,7 @@ METRIC_FUTURE_TOLERANCE = timedelta(hours=1)  # clocks differ a little; a readin
 IMAGE_BYTES_MAX = 20_000_000
 IMAGE_SIDE_MAX = 10_000  # pixels, either side
 IMAGE_PIXELS_MAX = 40_000_000  # width × height; Pillow's decompression-bomb limit is set to this
-IMAGE_REDUCE_SIDE = 2_400  # larger logos and backgrounds are reduced once to this and cached
+IMAGE_REDUCE_SIDE = 1_600  # larger logos and backgrounds are reduced once to this and cached
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")
 
 # --- schedules and reports ---------------------------------------------------------------------
@@ -184,9 +184,10 @@ def short_list(limit: int, item_limit: int, what: str) -> tuple[AfterValidator, 
 
 def body_problem(body: str) -> tuple[str, str] | None:
     """(message, fix) if a story's text is too long."""
-    if len(body) > BODY_MAX:
+    length = len(body.strip())
+    if length > BODY_MAX:
         return (
-            f"nội dung bài dài {so(len(body))} ký tự, tối đa {so(BODY_MAX)}",
+            f"nội dung bài dài {so(length)} ký tự, tối đa {so(BODY_MAX)}",
             "rút gọn bài hoặc tách thành nhiều bài",
         )
     return None

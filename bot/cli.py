@@ -10,6 +10,8 @@ import logging
 import signal
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,15 +36,24 @@ class Ctx:
         self._env: dict[str, str] | None = None
         self._campaign: Campaign | None = None
         self._store: Store | None = None
+        # Commands that work from the store whatever the folder's state (issue 11, see bot.lastgood).
+        self.lenient = False
+        self.folder: Any = None  # bot.lastgood.FolderState once a lenient command loaded the campaign
 
     @property
     def env(self) -> dict[str, str]:
         if self._env is None:
-            self._env = load_env(self.workspace)
+            try:
+                self._env = load_env(self.workspace)
+            except LoadError as exc:  # a .env that is not UTF-8: its line and the fix, no traceback
+                report_problems(exc)
+                sys.exit(1)
         return self._env
 
     @property
     def campaign(self) -> Campaign:
+        if self._campaign is None and self.lenient:
+            self._campaign = self._last_good()
         if self._campaign is None:
             try:
                 self._campaign = load_campaign(self.workspace)
@@ -51,10 +62,32 @@ class Ctx:
                 sys.exit(1)
         return self._campaign
 
+    def _last_good(self) -> Campaign:
+        """The folder, or the last good version kept in the store when the folder fails validation;
+        the Vietnamese notice goes to stderr, at the top of the command's output."""
+        from bot.lastgood import load_running
+
+        running = load_running(self.workspace, self.store, record=False)
+        self.folder = running.folder
+        if running.campaign is None:
+            report_problems(LoadError(running.problems))
+            sys.exit(1)
+        ctx = click.get_current_context(silent=True)
+        if ctx is None or ctx.info_name not in ("tick", "run"):  # those name the errors in each pass's output
+            for line in running.header_lines():
+                click.secho(line, fg="yellow", err=True)
+        return running.campaign
+
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = open_store(default_url(self.workspace, self.env))  # the .env may name the store
+            from bot.store.db import StoreError
+
+            try:
+                self._store = open_store(default_url(self.workspace, self.env))  # the .env may name the store
+            except StoreError as exc:  # a malformed or unreachable CAMPAIGN_DB_URL: Vietnamese, password masked
+                click.secho(f"✗ {exc}", fg="red", err=True)
+                sys.exit(1)
         return self._store
 
     def close(self) -> None:
@@ -165,7 +198,12 @@ def cli(ctx: click.Context, workspace: str | None, verbose: int) -> None:
     """
     setup_logging(verbose)  # Vietnamese levels, local time; Alembic and tracebacks only with -vv
     ctx.obj = Ctx(workspace)
+    ctx.obj.lenient = ctx.invoked_subcommand in FROM_STORE
     ctx.call_on_close(ctx.obj.close)
+
+
+# Commands that keep working on the last good version when the folder has errors (issue 11).
+FROM_STORE = {"status", "channels", "milestones", "preview", "report", "tick", "run", "alerts", "worker"}
 
 
 @cli.command()
@@ -188,6 +226,10 @@ def check(obj: Ctx) -> None:
         click.echo(f"  {so(len(missing))} kênh chưa có token → đăng vào outbox/ (thư mục xem trước), không đăng thật.")
     for warning in c.warnings:
         click.secho(f"  ⚠ {warning}", fg="yellow")
+    from bot.alerts import check_notice
+
+    if notice := check_notice(c, obj.env):
+        click.echo(f"  {notice}")
     from bot.banners import campaign_fit_warnings
 
     cut = campaign_fit_warnings(c)  # a warning, not an error: the banner is still drawn, with "…"
@@ -195,6 +237,10 @@ def check(obj: Ctx) -> None:
         click.secho(f"⚠ {so(len(cut))} banner có chữ không vừa khung:", fg="yellow")
         for message in cut:
             click.echo(f"  {message}")
+    from bot.cli_milestones import check_data_and_env
+
+    if not check_data_and_env(c):  # data/*.csv row by row; a .env readable by others (issue 12)
+        sys.exit(1)
 
 
 @cli.command()
@@ -243,6 +289,25 @@ def _print_tick(report: Any, as_json: bool, tz: Any) -> None:
         click.echo(f"  {note}")
     for cid, reason in report.worker.held.items():
         click.secho(f"  ⚠ Kênh {cid} bị tạm giữ: {reason} — xem `campaign-bot channels`.", fg="yellow")
+    _print_folder_and_alerts(report, tz)
+
+
+def _print_folder_and_alerts(report: Any, tz: Any) -> None:
+    """The folder's errors (the pass ran on the last good version) and the alerts sent (issue 11)."""
+    from bot.lastgood import problem_text
+
+    folder = report.folder
+    if not folder.ok:
+        when = f" nạp lúc {ngay_gio(folder.version_loaded_at, tz)}" if folder.version_loaded_at else ""
+        click.secho(f"  ⚠ Thư mục chiến dịch có {so(len(folder.problems))} lỗi; lượt này chạy theo phiên bản "
+                    f"hợp lệ{when}:", fg="yellow")
+        for p in folder.problems[:5]:
+            click.echo(f"    ✗ {problem_text(p)}")
+    a = report.alerts
+    if a.sent:
+        click.echo(f"  ✉ Đã gửi {so(a.sent)} cảnh báo.")
+    for err in a.errors[:3]:
+        click.secho(f"  ✉ Cảnh báo chưa gửi được: {err} (sẽ thử lại).", fg="yellow")
 
 
 @cli.command()
@@ -253,14 +318,35 @@ def _print_tick(report: Any, as_json: bool, tz: Any) -> None:
 @click.pass_obj
 def tick(obj: Ctx, now_text: str | None, as_json: bool, force_outbox: bool) -> None:
     """Một lượt: nạp, kiểm tra cột mốc, lập lịch, vẽ banner, đăng, đối soát."""
-    from bot.pipeline import tick as run_tick
+    from bot.pipeline import run_pass
 
     now = parse_now(now_text, obj.campaign)
-    report = run_tick(obj.campaign, obj.store, obj.env, now, force_outbox=force_outbox)
+    # A folder with errors does not stop the pass: it runs on the last good version (bot.lastgood).
+    with one_pass(obj):
+        report = run_pass(obj.workspace, obj.store, obj.env, now, force_outbox=force_outbox)
     waiting, until = quiet_waiting(obj.campaign, obj.store, now)
     if waiting:
         report.notes.append(f"{so(waiting)} bài chờ hết giờ yên lặng, sẽ đăng lúc {ngay_gio(until, obj.campaign.tz)}.")
     _print_tick(report, as_json, obj.campaign.tz)
+
+
+@contextmanager
+def one_pass(obj: Ctx, wait: float | None = None) -> Iterator[None]:
+    """Hold the store's tick lock for one pass (issue 12): a second `tick` on the same SQLite store
+    waits, then says clearly that another is running (exit 3); stale temp files are cleaned."""
+    from bot.files import clean_stale_temp
+    from bot.store.db import tick_lock, tick_wait_seconds
+
+    limit = tick_wait_seconds() if wait is None else wait
+    notice = "Một lượt khác đang chạy trên cùng dữ liệu; đang chờ lượt đó xong…"
+    with tick_lock(obj.store, wait=limit, on_wait=lambda: click.echo(notice, err=True)) as held:
+        if not held:
+            click.secho(f"✗ Một lượt khác (`campaign-bot tick` hoặc `run`) vẫn đang chạy trên dữ liệu này"
+                        f" sau {so(limit)} giây chờ; lượt này không chạy. Chạy lại sau khi lượt kia xong.",
+                        fg="red", err=True)
+            sys.exit(3)
+        clean_stale_temp(obj.workspace / "outbox", obj.workspace / ".campaign")
+        yield
 
 
 def quiet_waiting(campaign: Campaign, store: Store, now: datetime) -> tuple[int, datetime | None]:
@@ -293,7 +379,8 @@ def run(obj: Ctx, every: int, force_outbox: bool) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from bot.leader import Leader
-    from bot.pipeline import tick as run_tick
+    from bot.pipeline import run_pass
+    from bot.store.db import tick_lock
 
     workspace = obj.workspace
     # On PostgreSQL several `run` may share the store: one at a time plans (advisory lock), all publish.
@@ -302,18 +389,17 @@ def run(obj: Ctx, every: int, force_outbox: bool) -> None:
 
     def job() -> None:
         try:
-            campaign = load_campaign(workspace)  # staff edit files while it runs: reload each time
-        except LoadError as exc:
-            report_problems(exc)
-            click.echo("Lượt này bỏ qua; đang tiếp tục với dữ liệu cũ cho đến khi tệp được sửa.", err=True)
-            return
-        try:
             lead = leader.acquire()
             if lead != leading[0] and leader.shared:
                 click.echo("Máy này giữ vai trò lập lịch." if lead else "Máy khác đang lập lịch; máy này chỉ đăng bài.")
             leading[0] = lead
-            report = run_tick(campaign, obj.store, obj.env, utcnow(), force_outbox=force_outbox, lead=lead)
-            _print_tick(report, False, campaign.tz)
+            # Staff edit files while it runs: each pass reloads, and a broken folder runs on the last good version.
+            with tick_lock(obj.store, wait=0) as held:  # a manual `tick` running: skip this minute
+                if not held:
+                    click.echo("Một lượt `tick` khác đang chạy; bỏ qua phút này.", err=True)
+                    return
+                report = run_pass(workspace, obj.store, obj.env, utcnow(), force_outbox=force_outbox, lead=lead)
+            _print_tick(report, False, obj.campaign.tz)
         except Exception:  # noqa: BLE001 - one bad pass must not stop the service
             log.exception("lượt chạy lỗi; sẽ thử lại ở lượt sau")
 
@@ -377,6 +463,8 @@ def status_data(obj: Ctx) -> dict[str, Any]:
     from bot.cli_milestones import status_section
 
     data["milestones"] = status_section(c, obj.store, utcnow())
+    if obj.folder is not None:
+        data["folder"] = obj.folder.as_dict()  # errors of the folder and the version running (issue 11)
     for cid, reasons in waiting_reasons(c, obj.store, utcnow(), states).items():
         if cid in data["channels"]:
             data["channels"][cid]["waiting"] = reasons
@@ -490,8 +578,11 @@ DETAIL_LABELS = {
 def channels(obj: Ctx, as_json: bool, release: tuple[str, ...], offline: bool) -> None:
     """Kiểm tra token từng kênh (Trang nào, quyền gì, hết hạn khi nào) và các kênh bị tạm giữ."""
     from bot.channels import ChannelContext, open_channel
+    from bot.files import env_warning
     from bot.store.sync import sync_campaign
 
+    if warning := env_warning(obj.workspace):
+        click.secho(warning, fg="yellow", err=True)
     sync_campaign(obj.campaign, obj.store)
     with obj.store.session() as s:
         for cid in release:
@@ -501,6 +592,10 @@ def channels(obj: Ctx, as_json: bool, release: tuple[str, ...], offline: bool) -
             st.status, st.reason, st.fix, st.held_at, st.token_fingerprint = "active", None, None, None, None
             st.paused_until = None
             s.add(st)
+            from bot.store import AuditLog
+
+            # Read by bot.alerts like the worker's own releases: the people told of the hold hear of the release.
+            s.add(AuditLog(actor="cli", action="channel.released", subject=cid, detail={"why": "mở lại bằng lệnh"}))
             click.echo(f"Đã mở lại kênh {cid}.")
         rows = s.exec(select(Channel).where(Channel.active)).all()
         states = {st.channel_id: st for st in s.exec(select(ChannelState)).all()}
@@ -548,10 +643,10 @@ def channels(obj: Ctx, as_json: bool, release: tuple[str, ...], offline: bool) -
 
 def _register_commands() -> None:
     """Commands that live beside the role they serve: milestones, reports, workers, demo and reset."""
-    from bot import cli_demo, cli_milestones, cli_new, cli_worker
+    from bot import cli_alerts, cli_demo, cli_milestones, cli_new, cli_worker
     from bot.reports import cli as reports_cli
 
-    for module in (cli_milestones, reports_cli, cli_worker, cli_demo, cli_new):
+    for module in (cli_milestones, reports_cli, cli_worker, cli_demo, cli_alerts, cli_new):
         for command in module.commands:
             cli.add_command(command)
     from bot import cli_corrections  # issue 16: withdraw, corrections, history

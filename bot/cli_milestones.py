@@ -102,6 +102,8 @@ def metrics_import(obj: Any, file: Path, no_check: bool, now_text: str | None, a
     )
     for p in result.problems:
         click.secho(f"  ✗ {p}", fg="red", err=True)
+    for p in result.held:
+        click.secho(f"  ⚠ {p}", fg="yellow", err=True)
     if result.problems:
         click.echo(
             "Các dòng đúng đã được nhập; dòng lỗi bị bỏ qua. Sửa các dòng trên rồi nhập lại tệp "
@@ -116,6 +118,97 @@ def metrics_import(obj: Any, file: Path, no_check: bool, now_text: str | None, a
         else:
             click.echo("Không có cột mốc mới.")
     sys.exit(1 if result.problems else 0)
+
+
+def _reading_time(text: str | None, campaign: Campaign) -> datetime | None:
+    """The AT argument: a time as printed by the bot (campaign time unless a zone is written)."""
+    from bot.metrics import parse_timestamp
+
+    if text is None:
+        return None
+    when = parse_timestamp(text, campaign.tz)
+    if when is None:
+        raise click.BadParameter(f"'{text[:40]}' không phải thời điểm; ghi như 2026-11-29T10:00 (giờ Việt Nam)")
+    return when
+
+
+def _review(obj: Any, unit: str, at_text: str | None, metric: str | None, statuses: tuple[str, ...],
+            new_status: str, by: str | None, verb: str) -> None:
+    from bot.metrics import find_readings, review
+
+    campaign: Campaign = obj.campaign
+    metric = metric or main_metric(campaign)
+    if unit not in campaign.unit_by_id:
+        from bot.load import _suggest
+
+        raise click.BadParameter(f"không có đơn vị '{unit[:80]}' — {_suggest(unit, set(campaign.unit_by_id))}")
+    when = _reading_time(at_text, campaign)
+    store: Store = obj.store
+    who = by or "cli"
+    with store.session() as s:
+        rows = find_readings(s, unit, metric, when, statuses)
+        for r in rows:
+            review(s, r, new_status, who)
+            s.add(AuditLog(actor=who, action=f"metric_{verb}", subject=f"{unit}/{metric}",
+                           detail={"at": _iso(r.at), "value": r.value, "status": new_status}))
+    if not rows:
+        where = f" lúc {ngay_gio(when, campaign.tz)}" if when else ""
+        click.secho(f"Không có số liệu nào của {unit} ({metric}){where} để {VERBS[verb]}.", fg="yellow", err=True)
+        sys.exit(1)
+    for r in rows:
+        click.echo(f"Đã {VERBS[verb]}: {unit} · {metric} · {so(r.value)} lúc {ngay_gio(r.at, campaign.tz)}")
+    click.echo("Cột mốc được xét lại ở lượt chạy tới (`campaign-bot tick` hoặc `campaign-bot run`).")
+
+
+VERBS = {"confirm": "xác nhận", "drop": "loại bỏ"}
+
+
+@metrics_group.command("held")
+@click.pass_obj
+def metrics_held(obj: Any) -> None:
+    """Các số liệu tăng đột biến đang chờ người xác nhận (chưa được tính)."""
+    from bot.metrics import STATUS_HELD
+    from bot.store.models import MetricReading
+
+    campaign: Campaign = obj.campaign
+    with obj.store.session() as s:
+        rows = s.exec(select(MetricReading).where(MetricReading.status == STATUS_HELD)
+                      .order_by(col(MetricReading.unit_id), col(MetricReading.at))).all()
+    if not rows:
+        click.echo("Không có số liệu nào chờ xác nhận.")
+        return
+    for r in rows:
+        local = r.at.astimezone(campaign.tz).strftime("%Y-%m-%dT%H:%M")
+        click.echo(f"⚠ {r.unit_id} · {r.metric} · {so(r.value)} lúc {ngay_gio(r.at, campaign.tz)}: {r.note or ''}")
+        click.echo(f"    campaign-bot metrics confirm {r.unit_id} {local} --metric {r.metric}   (đúng)")
+        click.echo(f"    campaign-bot metrics drop {r.unit_id} {local} --metric {r.metric}      (sai)")
+
+
+@metrics_group.command("confirm")
+@click.argument("unit")
+@click.argument("at_text", metavar="[THỜI-ĐIỂM]", required=False)
+@click.option("--metric", help="Tên chỉ số (mặc định: chỉ số chính).")
+@click.option("--by", help="Người xác nhận (ghi vào nhật ký).")
+@click.pass_obj
+def metrics_confirm(obj: Any, unit: str, at_text: str | None, metric: str | None, by: str | None) -> None:
+    """Xác nhận số liệu tăng đột biến của ĐƠN-VỊ (tất cả, hoặc chỉ lúc THỜI-ĐIỂM) để được tính."""
+    from bot.metrics import STATUS_HELD, STATUS_OK
+
+    _review(obj, unit, at_text, metric, (STATUS_HELD,), STATUS_OK, by, "confirm")
+
+
+@metrics_group.command("drop")
+@click.argument("unit")
+@click.argument("at_text", metavar="THỜI-ĐIỂM")
+@click.option("--metric", help="Tên chỉ số (mặc định: chỉ số chính).")
+@click.option("--by", help="Người loại bỏ (ghi vào nhật ký).")
+@click.pass_obj
+def metrics_drop(obj: Any, unit: str, at_text: str, metric: str | None, by: str | None) -> None:
+    """Loại bỏ một số liệu sai đã lưu (của ĐƠN-VỊ lúc THỜI-ĐIỂM): không còn được tính, kể cả khi
+    nhập lại cùng tệp; dòng trong tệp CSV vẫn nên được sửa."""
+    from bot.metrics import STATUS_DROPPED, STATUS_HELD, STATUS_OK
+
+    _review(obj, unit, at_text, metric, (STATUS_OK, STATUS_HELD), STATUS_DROPPED, by, "drop")
 
 
 # --- campaign-bot milestones ----------------------------------------------------------------
@@ -471,3 +564,30 @@ def print_status_section(data: dict[str, Any], tz: Any = None, *, per_rule: int 
             for p in imp["problems"][:3]:
                 where = p["file"] + (f":{p['line']}" if p.get("line") else "")
                 click.secho(f"      ✗ {where}: {p['message']}", fg="red")
+
+
+# --- campaign-bot check: the metric files and the .env ----------------------------------------
+
+
+def check_data_and_env(campaign: Campaign) -> bool:
+    """Print what `check` says about the metric files (every row: unit, metric name, value, time)
+    and a ``.env`` readable by others; False when a metric file has problems."""
+    from bot.files import env_warning
+    from bot.metrics import check_files
+    from bot.milestones import csv_files
+
+    if warning := env_warning(campaign.workspace):
+        click.secho(f"  {warning}", fg="yellow")
+    files = csv_files(campaign)
+    problems = check_files(campaign, files, datetime.now(UTC))
+    if not problems:
+        if files:
+            click.echo(f"  Tệp số liệu: {so(len(files))} tệp, không có dòng lỗi.")
+        return True
+    click.secho(f"✗ Tệp số liệu có {so(len(problems))} dòng lỗi (các dòng này sẽ bị bỏ qua khi nhập):",
+                fg="red", err=True)
+    for p in problems[:50]:
+        click.echo(f"  ✗ {p}", err=True)
+    if len(problems) > 50:
+        click.echo(f"  … và {so(len(problems) - 50)} lỗi khác", err=True)
+    return False

@@ -90,7 +90,12 @@ def inspect_bytes(data: bytes) -> ImageInfo | ImageProblem:
         try:
             with Image.open(io.BytesIO(data)) as probe:
                 fmt, (width, height) = probe.format or "", probe.size
-        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            return ImageProblem(
+                f"ảnh quá lớn (hơn {so(bounds.IMAGE_PIXELS_MAX // 1_000_000)} triệu điểm ảnh): giải nén sẽ tốn rất nhiều bộ nhớ",
+                "thu nhỏ ảnh, ví dụ còn chiều rộng 2000 điểm ảnh",
+            )
+        except UnidentifiedImageError:
             return _unreadable(data)
         except (OSError, ValueError, SyntaxError, EOFError):
             return _unreadable(data)
@@ -120,8 +125,9 @@ def inspect_bytes(data: bytes) -> ImageInfo | ImageProblem:
 
 def _unreadable(data: bytes) -> ImageProblem:
     head = data[:64].lstrip()
-    what = "một tệp chữ" if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head) else "một tệp không phải ảnh"
-    return ImageProblem(f"tệp này thực chất là {what}, không phải ảnh (đọc theo nội dung, không theo đuôi tên)", _FIX)
+    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return ImageProblem("tệp này thực chất là một tệp chữ, không phải ảnh (đọc theo nội dung, không theo đuôi tên)", _FIX)
+    return ImageProblem("tệp này không phải ảnh đọc được (đọc theo nội dung, không theo đuôi tên)", _FIX)
 
 
 # --- reduced copies for banners ---------------------------------------------------------------
@@ -137,6 +143,7 @@ def cache_dir() -> Path:
 
 
 _REDUCED: dict[str, bytes] = {}
+_REDUCE_LOCK = threading.Lock()
 
 
 def banner_bytes(path: Path, data: bytes | None = None) -> bytes:
@@ -149,18 +156,26 @@ def banner_bytes(path: Path, data: bytes | None = None) -> bytes:
         cached = _REDUCED.get(digest)
     if cached is not None:
         return cached
-    result = data
-    info = inspect_bytes(data)
-    if isinstance(info, ImageInfo) and max(info.width, info.height) > bounds.IMAGE_REDUCE_SIDE:
-        stored = cache_dir() / f"{digest[:32]}-{bounds.IMAGE_REDUCE_SIDE}.png"
-        try:
-            result = stored.read_bytes()
-        except OSError:
-            result = _reduce(data)
+    # One decode at a time: the worker draws banners on several threads, and eight threads each
+    # decoding the same 6000×3000 logo would need eight times its memory.
+    with _REDUCE_LOCK:
+        with _LOCK:
+            cached = _REDUCED.get(digest)
+        if cached is not None:
+            return cached
+        result = data
+        with Image.open(io.BytesIO(data)) as probe:
+            size = probe.size
+        if max(size) > bounds.IMAGE_REDUCE_SIDE:
+            stored = cache_dir() / f"{digest[:32]}-{bounds.IMAGE_REDUCE_SIDE}.png"
             try:
-                atomic_write(stored, result)
+                result = stored.read_bytes()
             except OSError:
-                pass  # a read-only home: the memory cache still spares the next banners
+                result = _reduce(data)
+                try:
+                    atomic_write(stored, result)
+                except OSError:
+                    pass  # a read-only home: the memory cache still spares the next banners
     with _LOCK:
         if len(_REDUCED) > 64:
             _REDUCED.clear()
@@ -173,7 +188,8 @@ def _reduce(data: bytes) -> bytes:
     with Image.open(io.BytesIO(data)) as img:
         if img.format == "JPEG":
             img.draft("RGB", (side, side))
-        img = ImageOps.exif_transpose(img)
+        img.load()
+        ImageOps.exif_transpose(img, in_place=True)  # a copy would double the peak memory
         img.thumbnail((side, side), Image.Resampling.LANCZOS)
         if img.mode not in ("RGB", "RGBA", "L", "LA"):
             img = img.convert("RGBA")

@@ -146,6 +146,11 @@ def prepare_image(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES) -> tuple[byt
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    from bot.images import ImageProblem, inspect_bytes
+
+    checked = inspect_bytes(data)  # the real format, verify, decompression-bomb and size bounds (bot.images)
+    if isinstance(checked, ImageProblem):
+        raise BadImage(checked.message)
     try:
         with Image.open(io.BytesIO(data)) as probe:
             fmt = probe.format
@@ -225,16 +230,23 @@ class _Base:
 class FolderMediaStore(_Base):
     """Files in a folder that a web server publishes under ``base_url``."""
 
-    def __init__(self, folder: Path, base_url: str) -> None:
+    def __init__(self, folder: Path, base_url: str, root: Path | None = None) -> None:
         self.folder = folder
         self.base_url = base_url
+        # Writes never leave ``root``: the workspace for a relative folder, the folder itself when absolute.
+        self.root = root if root is not None else folder
 
     def __repr__(self) -> str:
         return f"FolderMediaStore({self.folder} -> {self.base_url})"
 
     def _put(self, name: str, data: bytes, ext: str) -> str:
+        from bot.files import UnsafePath, ensure_inside
+
         try:
+            ensure_inside(self.folder, self.root)
             self.folder.mkdir(parents=True, exist_ok=True)
+            ensure_inside(self.folder, self.root)
+            self._reachable()
             stem = name[: -len(ext)]
             for n in range(0, 100):
                 candidate = name if n == 0 else f"{stem}-{n}{ext}"
@@ -249,6 +261,9 @@ class FolderMediaStore(_Base):
                 if target.read_bytes() == data:  # a concurrent writer put the same bytes first
                     return candidate
             raise MediaConfigError(f"thư mục ảnh {self.folder} có quá nhiều tệp trùng tên khác nội dung")
+        except UnsafePath as exc:
+            raise MediaConfigError(str(exc).split(" Cách sửa: ")[0],
+                                   fix="xóa liên kết và để bot tạo thư mục thật, hoặc ghi media.folder là đường dẫn tuyệt đối") from None
         except PermissionError:
             raise MediaConfigError(
                 f"không ghi được vào thư mục ảnh {self.folder} (không có quyền)",
@@ -256,6 +271,17 @@ class FolderMediaStore(_Base):
             ) from None
         except OSError as exc:
             raise MediaUnavailable(f"lỗi ghi thư mục ảnh {self.folder}: {exc.strerror or type(exc).__name__}") from None
+
+    def _reachable(self) -> None:
+        """The store's folder ``.campaign`` is 0700 (bot.store.db); with the media folder inside it
+        the web server must still reach the images by name: 0711 (no listing, store files 0600)."""
+        parent = self.folder.resolve().parent
+        if parent.name == ".campaign":
+            try:
+                if parent.stat().st_mode & 0o777 == 0o700:
+                    parent.chmod(0o711)
+            except OSError:
+                pass
 
     def _link_new(self, target: Path, data: bytes) -> bool:
         """Write to a temporary file, then link it under the final name, which fails if the name exists."""
@@ -373,7 +399,7 @@ def open_media_store(
     if settings.folder is not None:
         folder = Path(settings.folder).expanduser()
         if not folder.is_absolute():
-            folder = Path(workspace) / folder
+            return FolderMediaStore(Path(workspace) / folder, settings.base_url, root=Path(workspace))
         return FolderMediaStore(folder, settings.base_url)
     assert settings.s3 is not None
     return S3MediaStore(settings.s3, settings.base_url, env=env)

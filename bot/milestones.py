@@ -38,6 +38,7 @@ from sqlmodel import Session, col, select
 
 from bot.load import Campaign, MilestoneConfig, Phase, parse_duration
 from bot.metrics import (
+    STATUS_OK,
     FetchError,
     ImportResult,
     RowProblem,
@@ -47,6 +48,7 @@ from bot.metrics import (
     import_rows,
     metric_label,
     parse_text,
+    read_source_file,
     subtree_readings,
 )
 from bot.plan import MILESTONE_PRIORITY, Tree, announce
@@ -300,7 +302,7 @@ def message_context(
         "target": c.target,
         "phase": c.phase or "",
         "slogan": slogan,
-        "metric": metric_label(c.rule.metric),
+        "metric": metric_label(c.rule.metric, campaign),
         "campaign": {"id": campaign.config.id, "name": campaign.config.name},
         "date": ngay(now.astimezone(campaign.tz)),
     }
@@ -420,7 +422,7 @@ def _describe(campaign: Campaign, c: Crossing, content_id: str, n: int, problem:
     assert c.announce is not None
     unit = unit_info(campaign, c.unit_id)
     percent = percent_of(c.value, c.target)
-    what = f"{so(c.value)} {metric_label(c.rule.metric)}"
+    what = f"{so(c.value)} {metric_label(c.rule.metric, campaign)}"
     if percent is not None:
         what += f", {percent_text(percent)}% chỉ tiêu"
     text = f"{unit.short_name or unit.name} đạt mốc {c.announce.label()} ({what}) — tin cột mốc tới {so(n)} kênh"
@@ -445,17 +447,22 @@ def _describe(campaign: Campaign, c: Crossing, content_id: str, n: int, problem:
 
 def _fingerprint(s: Session, campaign: Campaign, now: datetime) -> str:
     n, total, newest = s.exec(
-        select(func.count(), func.sum(MetricReading.value), func.max(MetricReading.imported_at)).select_from(
-            MetricReading
-        )
+        select(func.count(), func.sum(MetricReading.value), func.max(MetricReading.imported_at))
+        .select_from(MetricReading)
+        .where(MetricReading.status == STATUS_OK)  # confirming or dropping a reading changes the inputs
     ).one()
     firings = s.exec(select(func.count()).select_from(MilestoneFiring)).one()
     phase = campaign.phase_at(now)
     return f"{campaign.config_hash}|{n}|{total}|{newest}|{firings}|{phase.name if phase else ''}"
 
 
-def evaluate(campaign: Campaign, store: Store, now: datetime, *, force: bool = False) -> list[Announcement]:
-    """Announce every newly crossed threshold. Skipped when nothing changed since the last run."""
+def evaluate(
+    campaign: Campaign, store: Store, now: datetime, *, force: bool = False, notes: list[str] | None = None
+) -> list[Announcement]:
+    """Announce every newly crossed threshold. Skipped when nothing changed since the last run.
+
+    One unit's crossing that fails (whatever is stored for it) is skipped with a note in ``notes``
+    and the others go on: nothing stored may stop every tick."""
     if not campaign.milestones.milestones:
         return []
     tree = Tree(campaign)
@@ -487,6 +494,12 @@ def evaluate(campaign: Campaign, store: Store, now: datetime, *, force: bool = F
         except IntegrityError:
             # Another process recorded this crossing first: nothing to do, it fires once.
             log.info("milestone %s/%s already recorded elsewhere", c.rule.id, c.unit_id)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one unit's data must not stop the others
+            log.exception("milestone %s/%s skipped", c.rule.id, c.unit_id)
+            if notes is not None:
+                notes.append(f"✗ Cột mốc [{c.rule.id}] của {c.unit_id} bị bỏ qua lượt này: "
+                             f"{type(exc).__name__}: {str(exc)[:200]}")
             continue
         if made is not None:
             out.append(made)
@@ -538,13 +551,18 @@ def import_file(campaign: Campaign, store: Store, path: Path, now: datetime, *, 
     """Import one file unless its content was imported before (``force`` re-reads it anyway;
     re-reading changes nothing). Remembers the content's hash for the tick's folder scan."""
     label = file_label(path, campaign.workspace)
-    data = path.read_bytes()
+    if not path.resolve().is_relative_to(campaign.workspace.resolve()) and not path.is_absolute():
+        return ImportResult(source=label, problems=[RowProblem(label, None, "tệp số liệu là liên kết tới ngoài thư mục chiến dịch",
+                                                               "chép tệp vào data/ thay cho liên kết")])
+    data, problem = read_source_file(path, label)
+    if data is None:
+        return ImportResult(source=label, problems=[problem] if problem else [])
     digest = hashlib.sha256(data).hexdigest()
     with store.session() as s:
         meta = s.get(Meta, META_FILE + label)
         if not force and meta is not None and meta.value == digest:
             return ImportResult(source=label, skipped_unchanged_file=True)
-        result = import_csv(s, campaign, path, label, data)
+        result = import_csv(s, campaign, path, label, data, now=now)
         _set_meta(s, META_FILE + label, digest)
         _audit_import(s, result)
     return result
@@ -579,7 +597,7 @@ def fetch_source_url(campaign: Campaign, store: Store, env: dict[str, str], now:
         if meta is not None and meta.value == digest:
             return ImportResult(source=label, skipped_unchanged_file=True)
         rows, problems = parse_text(text, fmt, label)
-        result = import_rows(s, campaign, rows, label)
+        result = import_rows(s, campaign, rows, label, now)
         result.problems = sorted(problems + result.problems, key=lambda p: p.line or 0)
         _set_meta(s, META_URL_HASH, digest)
         _audit_import(s, result)
@@ -618,7 +636,9 @@ def check_all(campaign: Campaign, store: Store, env: dict[str, str], now: dateti
             result.notes.append(f"  … và {so(len(imp.problems) - 20)} lỗi khác (xem `campaign-bot metrics import`)")
         for p in imp.problems:
             log.warning("metric source: %s", p)
-    result.announcements = evaluate(campaign, store, now)
+        for p in imp.held[:20]:
+            result.notes.append(f"  ⚠ {p}")
+    result.announcements = evaluate(campaign, store, now, notes=result.notes)
     return result
 
 

@@ -92,13 +92,18 @@ def parse_yaml(text: str, file: str, line_offset: int = 0) -> tuple[Located | No
     loader = _Loader(text)
     try:
         node = loader.get_single_node()  # one parse: the node tree keeps the marks …
+        if node is not None:
+            guarded = _guard(node, file, line_offset)
+            if guarded is not None:
+                return None, [guarded]
         data = loader.construct_document(node) if node is not None else None  # … and gives the data
-    except (ValueError, TypeError, OverflowError) as exc:
+    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
         # An impossible date (`approved_at: 2026-11-31`) or an explicit tag on a value that does not fit
         # it (`!!int x`): bot.messages finds the value and says why, in Vietnamese, with its line.
         from bot.messages import construct_problem
 
-        at, message, fix = construct_problem(node, text, exc)
+        at, message, fix = construct_problem(node, text, exc) if not isinstance(exc, RecursionError | MemoryError) \
+            else (None, "giá trị YAML không đọc được", "viết tệp đơn giản hơn theo mẫu của chiến dịch mẫu")
         return None, [Problem(file, at + 1 + line_offset if at is not None else None, None, message, fix)]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -125,11 +130,69 @@ def parse_yaml(text: str, file: str, line_offset: int = 0) -> tuple[Located | No
     return located, problems
 
 
+def _guard(root: yaml.Node, file: str, line_offset: int) -> Problem | None:
+    """Refuse a node tree that would be dangerous to build or walk: aliases that refer to
+    themselves (``tags: &a [*a]``), aliases whose expansion is large ("billion laughs": 272 bytes
+    became 1,17 GB), too deep a nesting. Iterative, so a hostile file cannot exhaust the stack."""
+    from bot import bounds
+
+    def at(node: yaml.Node) -> int:
+        return node.start_mark.line + 1 + line_offset
+
+    # 1. depth and cycles: an iterative depth-first walk over distinct nodes
+    state: dict[int, int] = {}  # id -> 1 on the current path, 2 done
+    size: dict[int, int] = {}  # id -> number of nodes once every alias is expanded
+    shared: dict[int, yaml.Node] = {}  # nodes reached more than once (anchors used by aliases)
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, leaving = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if leaving:
+            state[key] = 2
+            size[key] = min(1 + sum(size[id(c)] for c in children), 10**12)
+            continue
+        if state.get(key) == 2:
+            shared[key] = node
+            continue
+        if state.get(key) == 1:
+            return Problem(file, at(node), None, "bí danh YAML (*tên) trỏ vào chính khối chứa nó (vòng lặp vô hạn)",
+                           "bỏ dấu &tên / *tên và viết giá trị ra đầy đủ")
+        if depth > bounds.YAML_DEPTH_MAX:
+            return Problem(file, at(node), None, f"các khối lồng nhau quá sâu (hơn {bounds.YAML_DEPTH_MAX} tầng)",
+                           "viết tệp phẳng hơn theo mẫu của chiến dịch mẫu")
+        state[key] = 1
+        if len(state) > bounds.YAML_NODES_MAX:
+            return Problem(file, None, None, "tệp có quá nhiều phần tử", "tách hoặc rút gọn tệp")
+        stack.append((node, depth, True))
+        stack.extend((c, depth + 1, False) for c in children)
+    # 2. the expansion that aliases cause
+    expanded = size[id(root)]
+    if expanded - len(state) > bounds.YAML_ALIAS_BUDGET:
+        anchor = next(iter(shared.values()), root)
+        return Problem(file, at(anchor), None,
+                       f"bí danh YAML (&tên / *tên) nhân tệp lên quá lớn (hơn {bounds.YAML_ALIAS_BUDGET:,} phần tử)".replace(",", "."),
+                       "bỏ các bí danh và viết giá trị ra đầy đủ")
+    return None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
 def read_yaml(path: Path, workspace: Path) -> tuple[Located | None, list[Problem]]:
+    from bot import bounds
     from bot.vn import nfc
 
     rel = path.relative_to(workspace).as_posix()
     try:
+        if path.stat().st_size > bounds.YAML_FILE_BYTES_MAX:
+            return None, [Problem(rel, None, None, f"tệp quá lớn (tối đa {bounds.YAML_FILE_BYTES_MAX // 1_000_000} MB)",
+                                  "tách tệp hoặc xóa phần thừa")]
         text = nfc(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         from bot.messages import utf8_problem

@@ -32,6 +32,13 @@ def at(text: str) -> datetime:
 
 @pytest.fixture
 def campaign(mini: Path) -> Campaign:
+    # Two metrics declared: readings of any other are refused (see test_unknown_metric_is_refused…).
+    path = mini / "config" / "campaign.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + "  metrics:\n    - {name: initiatives, label: sáng kiến}\n    - {name: other, label: việc khác}\n",
+        encoding="utf-8",
+    )
     return load_campaign(mini)
 
 

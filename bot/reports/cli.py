@@ -9,12 +9,23 @@ from typing import Any
 
 import click
 
+from bot.bounds import DATE_MAX, DATE_MIN, PREVIEW_DAYS_MAX, REPORT_DAYS_MAX
 from bot.messages import MOMENT
 from bot.vn import TZ, ngay, ngay_gio, parse_moment, so
 
 
 def _out_dir(obj: Any, out: str | None, default: str) -> Path:
-    return Path(out).expanduser().resolve() if out else obj.workspace / default
+    """The output folder; refused (exit 1) if it or a folder inside it is a symlink leading out of
+    the workspace, or out of the folder named with --out (see bot.files.OutputFolder)."""
+    from bot.files import OutputFolder, UnsafePath
+
+    target = Path(out).expanduser().resolve() if out else obj.workspace / default
+    try:
+        OutputFolder(target, target if out else obj.workspace).check()
+    except UnsafePath as exc:
+        click.secho(f"✗ {exc}", fg="red", err=True)
+        sys.exit(1)
+    return target
 
 
 def _preview_store(obj: Any) -> Any:
@@ -39,7 +50,7 @@ def parse_day(value: str | None, what: str) -> date | None:
 
 
 @click.command()
-@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 366), help="Số ngày xem trước.")
+@click.option("--days", default=14, show_default=True, type=click.IntRange(1, PREVIEW_DAYS_MAX), help="Số ngày xem trước.")
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Thư mục ghi trang (mặc định: preview/ trong thư mục chiến dịch).")
 @click.option("--from", "from_text", type=MOMENT, metavar="NGÀY-GIỜ",
               help="Bắt đầu từ thời điểm này, ví dụ \"30/11/2026 07:00\" (mặc định: bây giờ).")
@@ -52,20 +63,29 @@ def preview(obj: Any, days: int, out: str | None, from_text: str | None) -> None
     from bot.reports.preview import build_preview, write_preview, write_problems
 
     target = _out_dir(obj, out, "preview")
-    try:
-        campaign = load_campaign(obj.workspace)
-    except LoadError as exc:
-        page = write_problems(exc.problems, obj.workspace, target)
-        report_problems(exc)
-        click.echo(f"Trang liệt kê các lỗi: {page}", err=True)
-        sys.exit(1)
-    start = parse_now(from_text, campaign)
     store = _preview_store(obj)
+    notice: list[str] = []
     try:
+        try:
+            campaign = load_campaign(obj.workspace)
+        except LoadError as exc:
+            # The folder has errors: preview the last good version kept in the store, if there is one (issue 11).
+            from bot.lastgood import load_running
+
+            running = load_running(obj.workspace, store, record=False)
+            if running.campaign is None:
+                page = write_problems(exc.problems, obj.workspace, target)
+                report_problems(exc)
+                click.echo(f"Trang liệt kê các lỗi: {page}", err=True)
+                sys.exit(1)
+            campaign, notice = running.campaign, running.header_lines()
+            for line in notice:
+                click.secho(line, fg="yellow", err=True)
+        start = parse_now(from_text, campaign)
         result = build_preview(campaign, store, obj.env, start, days)
     finally:
         store.close()
-    page = write_preview(result, target)
+    page = write_preview(result, target, notice)
     held = sum(1 for c in result.cards if c.status == "held")
     click.echo(
         f"Xem trước {so(days)} ngày từ {ngay_gio(result.start, campaign.tz)}: {so(result.to_post)} bài sẽ đăng, "
@@ -90,8 +110,17 @@ def report(obj: Any, from_text: str | None, to_text: str | None, out: str | None
     last = parse_day(to_text, "--to")
     if first and last and last < first:
         raise click.BadParameter(f"ngày kết thúc {ngay(last)} trước ngày bắt đầu {ngay(first)}", param_hint="--to")
+    for day, hint in ((first, "--from"), (last, "--to")):
+        if day is not None and not DATE_MIN <= day <= DATE_MAX:
+            raise click.BadParameter(f"ngày {day.isoformat()} ngoài khoảng {ngay(DATE_MIN)} – {ngay(DATE_MAX)}", param_hint=hint)
+    if first and last and (last - first).days > REPORT_DAYS_MAX:
+        raise click.BadParameter(f"báo cáo tối đa {REPORT_DAYS_MAX} ngày; chia thành nhiều báo cáo", param_hint="--to")
     data = build_report(campaign, obj.store, first, last, datetime.now(UTC))
-    page = write_report(data, _out_dir(obj, out, "report"))
+    from bot.alerts import alerts_data, check_notice
+
+    alerts = {**alerts_data(obj.store), "notice": check_notice(campaign, obj.env)}
+    notice = obj.folder.header_lines(campaign.tz) if obj.folder is not None else []
+    page = write_report(data, _out_dir(obj, out, "report"), notice, alerts)
     t = data.totals
     click.echo(
         f"Báo cáo {ngay(data.first, TZ)} – {ngay(data.last, TZ)}: đã đăng {so(t['sent'])}, chờ {so(t['waiting'])}, "

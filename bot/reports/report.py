@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from bot.corrections import report_rows
 from bot.load import Campaign, UnitConfig
-from bot.metrics import main_metric, metric_label
+from bot.metrics import counting, main_metric, metric_label
 from bot.reports import (
     atomic_write_text,
     copy_static,
@@ -302,7 +302,8 @@ def build_report(
     today = now.astimezone(tz).date()
     with Session(store.engine, expire_on_commit=False) as s:  # read only: nothing is written
         deliveries = s.exec(select(Delivery)).all()
-        readings = s.exec(select(MetricReading).where(MetricReading.metric == main_metric(campaign))).all()
+        # Only readings that count (bot.metrics.counting): not held or dropped, finite and within bounds.
+        readings = s.exec(counting(select(MetricReading), main_metric(campaign), now)).all()
         firings = s.exec(select(MilestoneFiring)).all()
         states = {st.channel_id: st for st in s.exec(select(ChannelState)).all()}
         engagement_rows = s.exec(select(Engagement).order_by(col(Engagement.read_at), col(Engagement.id))).all()

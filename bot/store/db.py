@@ -191,6 +191,14 @@ def open_store(url: str) -> Store:
 TICK_WAIT_SECONDS = 120.0
 
 
+def tick_wait_seconds() -> float:
+    """How long a `tick` waits for another pass: ``CAMPAIGN_TICK_WAIT`` seconds, default 120."""
+    try:
+        return max(0.0, min(float(os.environ.get("CAMPAIGN_TICK_WAIT", TICK_WAIT_SECONDS)), 3600.0))
+    except ValueError:
+        return TICK_WAIT_SECONDS
+
+
 @contextmanager
 def tick_lock(
     store: Store, *, wait: float = TICK_WAIT_SECONDS, on_wait: Callable[[], None] | None = None
