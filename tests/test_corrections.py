@@ -399,3 +399,22 @@ def test_a_wrong_kind_in_corrections_is_a_clear_error(mini: Path) -> None:
     out = CliRunner().invoke(cli, ["-w", str(mini), "check"])
     assert out.exit_code == 1
     assert "config/campaign.yaml" in out.output and "loại bài không có: tin-tuc" in out.output
+
+
+def test_a_photo_replaced_under_the_same_name_reposts_on_facebook_and_is_updated_on_zalo(world) -> None:
+    graph, zalo, store = world["graph"], world["zalo"], world["store"]
+    run(world, T0)
+    before = {cid: d.platform_post_id for cid, d in deliveries(store).items() if d.state == DeliveryState.SENT}
+    photo(world["ws"] / "content" / "anh.png", (0, 120, 60))  # same file name, new picture
+    run(world, T0 + timedelta(hours=1))
+    by_channel = {a.channel_id: a for a in actions(store)}
+    # policy edit: Facebook cannot replace a photo → repost (image: repost); Zalo updates the cover in place
+    assert {c: a.action for c, a in by_channel.items()} == {
+        **{f"{u}/facebook": "repost" for u in PAGES}, **{f"{u}/zalo": "edit" for u in OAS}}
+    assert all(a.state == "done" for a in by_channel.values())
+    assert sorted(p.id for p in graph.deleted) == sorted(p for c, p in before.items() if "facebook" in c)
+    assert all(len(posts) == 1 for posts in fb_posts(graph).values())
+    assert len(zalo.created_articles) == 2 and all(a.updates == 1 for a in zalo.created_articles)
+    with store.session() as s:
+        assert [v.changed for v in s.exec(select(ContentVersion).order_by(ContentVersion.version)).all()] == [
+            [], ["image"]]
