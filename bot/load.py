@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot import bounds as B
+from bot.images import ImageProblem
 from bot.vn import nfc
 from bot.yamlfile import LoadError, Located, Problem, model_fields_vocabulary, parse_yaml, read_yaml, validate
 
@@ -61,16 +63,67 @@ class Strict(BaseModel):
 
 
 class Phase(Strict):
-    name: str
-    start: date
-    end: date
-    target: int | None = None
+    name: B.ShortText
+    start: B.Day
+    end: B.Day
+    target: B.Target = None
 
     @model_validator(mode="after")
     def _order(self) -> Phase:
         if self.end < self.start:
             raise ValueError("ngày kết thúc trước ngày bắt đầu | fix: sửa 'end' thành một ngày sau 'start'")
         return self
+
+
+EMAIL_RE = r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+"
+
+
+def _emails(v: list[str]) -> list[str]:
+    for addr in v:
+        if not re.fullmatch(EMAIL_RE, addr):
+            raise ValueError(f"'{addr}' không phải địa chỉ e-mail | fix: ghi như bantuyengiao@ldld.example.vn")
+    return v
+
+
+class AlertsConfig(Strict):
+    """Who is told what (issue 11). ``to`` hears every kind of event; each kind may add its own list."""
+
+    to: list[str] = Field(default_factory=list)
+    folder: list[str] = Field(default_factory=list)  # the folder became invalid / valid again
+    channel: list[str] = Field(default_factory=list)  # a channel was held / released
+    failure: list[str] = Field(default_factory=list)  # a delivery failed for good
+    milestone: list[str] = Field(default_factory=list)  # a milestone was announced
+    metrics: list[str] = Field(default_factory=list)  # the metric source unreadable for a day
+
+    _check = field_validator("to", "folder", "channel", "failure", "milestone", "metrics")(_emails)
+
+
+class UnitAlerts(Strict):
+    """A unit's own contacts for its channels' problems (held, released, failed for good)."""
+
+    to: list[str] = Field(default_factory=list)
+
+    _check = field_validator("to")(_emails)
+
+
+class MetricConfig(Strict):
+    """A metric the campaign counts (``metrics:`` in config/campaign.yaml), with the bounds of its readings."""
+
+    name: B.Id
+    label: B.ShortText
+    max: float | None = Field(default=None, gt=0, le=B.METRIC_VALUE_MAX)  # no reading above this
+    target_factor: float = Field(default=B.METRIC_TARGET_FACTOR, ge=1, le=1000)  # … nor above factor × target
+    jump_factor: float = Field(default=B.METRIC_JUMP_FACTOR, ge=1.1, le=1000)  # a bigger rise waits for a person
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", v):
+            raise ValueError(f"tên chỉ số '{v}' không hợp lệ | fix: chỉ dùng chữ thường không dấu, số, '-' và '_'")
+        return v
+
+
+DEFAULT_METRICS = [MetricConfig(name="initiatives", label="sáng kiến")]
 
 
 class CorrectionsConfig(Strict):
@@ -101,15 +154,17 @@ class CorrectionsConfig(Strict):
 
 
 class CampaignConfig(Strict):
-    id: str
-    name: str
+    id: B.Id
+    name: B.Name
     timezone: str = "Asia/Ho_Chi_Minh"
-    start: date
-    end: date
-    phases: list[Phase] = Field(default_factory=list)
-    hashtags: list[str] = Field(default_factory=list)
-    slogans: list[str] = Field(default_factory=list)
+    start: B.Day
+    end: B.Day
+    phases: Annotated[list[Phase], B.max_len(B.LIST_MAX, "danh sách giai đoạn")] = Field(default_factory=list)
+    hashtags: Annotated[list[str], *B.short_list(B.LIST_MAX, B.TAG_MAX, "hashtag")] = Field(default_factory=list)
+    slogans: Annotated[list[str], *B.short_list(B.SLOGANS_MAX, B.SHORT_TEXT_MAX, "khẩu hiệu")] = Field(default_factory=list)
+    metrics: Annotated[list[MetricConfig], B.max_len(B.METRICS_MAX, "danh sách chỉ số")] = Field(default_factory=list)
     media: dict[str, Any] | None = None
+    alerts: AlertsConfig | None = None
     corrections: CorrectionsConfig = Field(default_factory=CorrectionsConfig)  # issue 16
 
     @field_validator("timezone")
@@ -136,9 +191,9 @@ class CampaignFile(Strict):
 
 class ChannelConfig(Strict):
     platform: Literal["facebook", "zalo"]
-    page_id: str | None = None
-    oa_id: str | None = None
-    token_env: str | None = None
+    page_id: B.AccountId = None
+    oa_id: B.AccountId = None
+    token_env: Annotated[str | None, B.max_len(B.ID_MAX * 2, "tên biến")] = None
     broadcast: bool = False
 
     @model_validator(mode="after")
@@ -160,13 +215,14 @@ class ChannelConfig(Strict):
 
 
 class UnitConfig(Strict):
-    id: str
-    name: str
-    short_name: str | None = None
+    id: B.Id
+    name: B.Name
+    short_name: B.OptName = None
     level: Literal["province", "district", "sector", "civil_servants", "industrial_zone", "grassroots"]
-    parent: str | None = None
-    target: int | None = Field(default=None, ge=0)
-    channels: list[ChannelConfig] = Field(default_factory=list)
+    parent: B.OptId = None
+    target: B.Target = None
+    channels: Annotated[list[ChannelConfig], B.max_len(4, "danh sách kênh")] = Field(default_factory=list)
+    alerts: UnitAlerts | None = None
 
     @field_validator("id", "parent")
     @classmethod
@@ -177,7 +233,7 @@ class UnitConfig(Strict):
 
 
 class UnitsFile(Strict):
-    units: list[UnitConfig]
+    units: Annotated[list[UnitConfig], B.max_len(B.UNITS_MAX, "danh sách đơn vị")]
 
 
 # --- schedules/*.yaml -----------------------------------------------------------------------
@@ -186,7 +242,7 @@ UnitSelector = Literal["all"] | list[str] | dict[str, str]
 
 
 def parse_duration(text: str) -> timedelta:
-    m = re.fullmatch(r"\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*", text)
+    m = re.fullmatch(r"\s*(?:(\d{1,4})\s*d)?\s*(?:(\d{1,5})\s*h)?\s*(?:(\d{1,6})\s*m(?:in)?)?\s*", text[:100])
     if not text.strip() or not m or not any(m.groups()):
         raise ValueError(f"khoảng thời gian không hợp lệ: '{text}' | fix: ghi như 30m, 2h, 1h30m hoặc 1d")
     d, h, mi = (int(g or 0) for g in m.groups())
@@ -194,14 +250,14 @@ def parse_duration(text: str) -> timedelta:
 
 
 class ScheduleConfig(Strict):
-    id: str
-    cron: str
+    id: B.Id
+    cron: Annotated[str, B.max_len(100, "biểu thức cron")]
     kinds: list[Literal[KINDS]] = Field(default_factory=list)  # type: ignore[valid-type]
     slogan: bool = False
     units: UnitSelector = "all"
     platforms: list[Literal["facebook", "zalo"]] = Field(default_factory=lambda: ["facebook", "zalo"])
     grace: str = "1h"
-    banner: str | None = None
+    banner: B.OptId = None
 
     @field_validator("cron")
     @classmethod
@@ -217,6 +273,13 @@ class ScheduleConfig(Strict):
             CronTrigger.from_crontab(v, timezone="UTC")
         except ValueError as exc:
             raise ValueError(f"biểu thức cron không hợp lệ '{v}': {exc} | fix: ví dụ \"0 8 * * mon,wed,fri\"") from None
+        gap = B.cron_min_gap(v)
+        if gap is not None and gap < timedelta(minutes=B.SLOT_MIN_MINUTES):
+            raise ValueError(
+                f"lịch '{v}' đăng quá dày: hai khung giờ chỉ cách nhau {int(gap.total_seconds() // 60)} phút "
+                f"(tối thiểu {B.SLOT_MIN_MINUTES} phút) | fix: mỗi kênh tối đa một khung giờ mỗi {B.SLOT_MIN_MINUTES} phút, "
+                "ví dụ \"0 8 * * *\" hoặc \"0 8,17 * * mon-fri\""
+            )
         return v
 
     @field_validator("grace")
@@ -246,7 +309,7 @@ class ScheduleConfig(Strict):
 
 class ScheduleSettings(Strict):
     quiet_hours: str | None = None
-    daily_cap: int | None = Field(default=None, ge=1)
+    daily_cap: B.DailyCap = None
 
     @field_validator("quiet_hours")
     @classmethod
@@ -271,8 +334,8 @@ class SchedulesFile(Strict):
 
 
 class MetricSource(Strict):
-    csv: str | None = "data/"
-    url: str | None = None
+    csv: B.OptRelPath = "data/"
+    url: B.Url = None
     format: Literal["csv", "json"] | None = None
     every: str = "1m"
     token_env: str | None = None  # the variable holding a token for the URL (sent as "Authorization: Bearer …")
@@ -299,23 +362,29 @@ class MetricSource(Strict):
 
 
 class MilestoneConfig(Strict):
-    id: str
-    metric: str
-    unit: str | None = None
+    id: B.Id
+    metric: B.Id
+    unit: B.OptId = None
     units: UnitSelector | None = None
-    thresholds: list[int | float | str]
+    thresholds: Annotated[list[int | float | str], B.max_len(B.LIST_MAX, "danh sách ngưỡng")]
     announce_to: Literal["own", "cascade", "all"] | list[str] = "own"
-    banner: str | None = "milestone"
-    message: str
-    phase: str | None = None
+    banner: B.OptId = "milestone"
+    message: B.Message
+    phase: B.OptShortText = None
     platforms: list[Literal["facebook", "zalo"]] = Field(default_factory=lambda: ["facebook", "zalo"])
 
     @field_validator("thresholds")
     @classmethod
     def _thresholds(cls, v: list[Any]) -> list[Any]:
         for t in v:
-            if isinstance(t, str) and not re.fullmatch(r"\d+(\.\d+)?%", t.strip()):
-                raise ValueError(f"ngưỡng '{t}' không hợp lệ | fix: ghi một số (1000) hoặc phần trăm chỉ tiêu (\"100%\")")
+            if isinstance(t, str) and not re.fullmatch(r"\d{1,9}(\.\d{1,6})?%", t.strip()):
+                raise ValueError(f"ngưỡng '{t[:40]}' không hợp lệ | fix: ghi một số (1000) hoặc phần trăm chỉ tiêu (\"100%\")")
+            number = float(t.strip()[:-1]) if isinstance(t, str) else t
+            ceiling = B.PERCENT_MAX if isinstance(t, str) else B.THRESHOLD_MAX
+            if not (number == number and 0 < number <= ceiling):  # also refuses NaN
+                shown = str(t)[:20]
+                raise ValueError(f"ngưỡng {shown} ngoài khoảng cho phép (lớn hơn 0, tối đa {ceiling:,})".replace(",", ".")
+                                 + " | fix: ghi một ngưỡng hợp lý, ví dụ 1000 hoặc \"100%\"")
         return v
 
     @field_validator("message")
@@ -349,24 +418,24 @@ DateOrTime = date | datetime
 
 
 class StoryFront(Strict):
-    title: str
+    title: B.Title
     kind: Literal[KINDS]  # type: ignore[valid-type]
-    unit: str
+    unit: B.Id
     audience: Literal["own", "cascade", "all"] | list[str] = "own"
     platforms: list[Literal["facebook", "zalo"]] = Field(default_factory=lambda: ["facebook", "zalo"])
     approved: bool = False
-    approved_by: str | None = None
-    approved_at: DateOrTime | None = None
-    not_before: DateOrTime | None = None
-    expires: DateOrTime | None = None
-    priority: int = 0
-    image: str | None = None
-    images: list[str] = Field(default_factory=list)
-    banner: str | None = None
-    link: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
-    tags: list[str] = Field(default_factory=list)
-    summary: str | None = None
-    withdrawn: str | None = None  # issue 16: the reason; the item is removed everywhere and never planned again
+    approved_by: B.OptShortText = None
+    approved_at: B.Moment = None
+    not_before: B.Moment = None
+    expires: B.Moment = None
+    priority: B.Priority = 0
+    image: B.OptRelPath = None
+    images: Annotated[list[str], *B.short_list(10, B.PATH_MAX, "danh sách ảnh")] = Field(default_factory=list)
+    banner: B.OptId = None
+    link: Annotated[str, Field(pattern=r"^https?://\S+$"), B.max_len(B.URL_MAX, "địa chỉ")] | None = None
+    tags: Annotated[list[str], *B.short_list(B.LIST_MAX, B.TAG_MAX, "thẻ")] = Field(default_factory=list)
+    summary: B.Summary = None
+    withdrawn: B.OptShortText = None  # issue 16: the reason; the item is removed everywhere and never planned again
 
 
 @dataclass
@@ -427,8 +496,25 @@ def resolve_workspace(path: str | os.PathLike[str] | None) -> Path:
 
 
 def load_env(workspace: Path) -> dict[str, str]:
-    """The process environment over the workspace's ``.env`` (real variables win)."""
-    values = {k: v for k, v in dotenv_values(workspace / ".env").items() if v is not None}
+    """The process environment over the workspace's ``.env`` (real variables win).
+
+    A ``.env`` that is not UTF-8 (saved by Notepad in ANSI) or absurdly large is a LoadError
+    naming its line, not a traceback."""
+    path = workspace / ".env"
+    try:
+        raw = path.read_bytes() if path.is_file() else b""
+    except OSError as exc:
+        raise LoadError([Problem(".env", None, None, f"không đọc được tệp .env ({exc.strerror})",
+                                 "kiểm tra quyền đọc tệp .env")]) from None
+    if len(raw) > B.ENV_FILE_BYTES_MAX:
+        raise LoadError([Problem(".env", None, None, "tệp .env quá lớn", "chỉ ghi các biến TÊN=giá trị cần thiết")])
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise LoadError([Problem(".env", line, None, "tệp .env không phải UTF-8",
+                                 "lưu lại tệp .env với mã hóa UTF-8 (không dấu hoặc UTF-8)")]) from None
+    values = {k: v for k, v in dotenv_values(path).items() if v is not None}
     values.update(os.environ)
     return values
 
@@ -489,6 +575,12 @@ def _hash_files(paths: list[Path]) -> str:
 
 def _load_story(path: Path, workspace: Path, content_dir: Path) -> tuple[Story | None, list[Problem]]:
     rel = path.relative_to(workspace).as_posix()
+    if not path.resolve().is_relative_to(workspace.resolve()):
+        return None, [Problem(rel, None, None, "tệp bài là liên kết (symlink) tới một tệp ngoài thư mục chiến dịch",
+                              "chép nội dung bài vào content/ thay cho liên kết")]
+    if path.stat().st_size > B.STORY_FILE_BYTES_MAX:
+        return None, [Problem(rel, None, None, f"tệp bài quá lớn (tối đa {B.STORY_FILE_BYTES_MAX // 1_000_000} MB)",
+                              "rút gọn bài; ảnh đặt thành tệp riêng")]
     try:
         # a BOM (Notepad's "UTF-8 with BOM") would hide the opening '---'
         text = nfc(path.read_text(encoding="utf-8")).removeprefix("\ufeff").replace("\r\n", "\n")
@@ -509,6 +601,8 @@ def _load_story(path: Path, workspace: Path, content_dir: Path) -> tuple[Story |
         return None, problems
     if not body.strip():
         problems.append(located.problem((), "bài viết không có nội dung", "viết nội dung bài sau dòng '---' thứ hai"))
+    elif (too_long := B.body_problem(body)) is not None:
+        problems.append(located.problem((), *too_long))
     images: list[str] = []
     for key, value in [("image", front.image)] + [(("images", i), v) for i, v in enumerate(front.images)]:
         if not value:
@@ -523,6 +617,8 @@ def _load_story(path: Path, workspace: Path, content_dir: Path) -> tuple[Story |
                                             "kiểm tra tên tệp ảnh (phân biệt chữ hoa/thường) và đường dẫn tương đối tới bài"))
         elif target.suffix.lower() not in IMAGE_SUFFIXES:
             problems.append(located.problem(fpath, f"'{value}' không phải ảnh JPG/PNG/WebP", "dùng tệp .jpg, .png hoặc .webp"))
+        elif isinstance(bad := _image_problem(target), ImageProblem):
+            problems.append(located.problem(fpath, f"ảnh '{value}': {bad.message}", bad.fix))
         else:
             images.append(target.relative_to(workspace.resolve()).as_posix())
     story_id = path.relative_to(content_dir).with_suffix("").as_posix()
@@ -567,12 +663,50 @@ def _load_banners(workspace: Path) -> tuple[dict[str, Any], dict[str, Located], 
             if not target.is_relative_to((workspace / "banners").resolve()) or not target.is_file():
                 problems.append(located.problem(("banner",), f"không tìm thấy tệp '{asset}' của mẫu banner",
                                                 "đặt tệp trong banners/assets/ và ghi đường dẫn như assets/logo.png"))
+            elif isinstance(bad := _image_problem(target), ImageProblem):
+                problems.append(located.problem(("banner",), f"ảnh '{asset}' của mẫu banner: {bad.message}", bad.fix))
         banners[tpl.id] = tpl
         where[tpl.id] = located
     return banners, where, problems
 
 
 STORY_VOCAB = model_fields_vocabulary(StoryFront)
+
+
+def _image_problem(path: Path) -> Any:
+    """An :class:`bot.images.ImageProblem` if the image cannot be used (see bot.images)."""
+    from bot.images import check_image
+
+    return check_image(path)
+
+
+def _output_folder_problems(workspace: Path, campaign_file: Any) -> list[Problem]:
+    """The folders a tick writes into (outbox/, a media folder inside the workspace) must not lead
+    out of the workspace through a symlink: ``.gitignore``'s ``outbox/`` matches folders only, so
+    such a link can arrive with a shared campaign repository (issue 12)."""
+    from bot.files import escaping_link
+
+    folders = [workspace / "outbox"]
+    media = getattr(campaign_file.campaign, "media", None) if campaign_file is not None else None
+    folder = media.get("folder") if isinstance(media, dict) else None
+    if isinstance(folder, str) and folder and not Path(folder).expanduser().is_absolute():
+        folders.append(workspace / folder)
+    out: list[Problem] = []
+    for path in folders:
+        bad = escaping_link(path, workspace, depth=1)
+        if bad is not None:
+            try:
+                rel = bad.relative_to(workspace).as_posix()
+            except ValueError:
+                rel = str(bad)
+            out.append(Problem(rel, None, None, "là liên kết (symlink) trỏ ra ngoài thư mục chiến dịch — bot không ghi qua đó",
+                               f"xóa liên kết {rel} (bot sẽ tạo một thư mục thật), hoặc dùng đường dẫn tuyệt đối cho media.folder"))
+    return out
+
+
+def metric_configs(config: CampaignConfig) -> list[MetricConfig]:
+    """The metrics declared in config/campaign.yaml (``initiatives`` / "sáng kiến" when none are)."""
+    return list(config.metrics) or list(DEFAULT_METRICS)
 
 
 def load_campaign(workspace: Path) -> Campaign:
@@ -701,7 +835,11 @@ def load_campaign(workspace: Path) -> Campaign:
                 problems.append(loc.problem(("approved_at",), "bài đã duyệt cần ngày duyệt",
                                             "thêm approved_at: NĂM-THÁNG-NGÀY (ngày duyệt bài)"))
         if ms_loc is not None:
+            declared = {m.name for m in metric_configs(campaign_file.campaign)} if campaign_file else set()
             for i, rule in enumerate(milestones_file.milestones):
+                if declared and rule.metric not in declared:
+                    problems.append(ms_loc.problem(("milestones", i, "metric"), f"không có chỉ số '{rule.metric}'",
+                                                   _suggest(rule.metric, declared, "metrics: của config/campaign.yaml")))
                 if rule.unit and rule.unit not in unit_ids:
                     problems.append(ms_loc.problem(("milestones", i, "unit"), f"không có đơn vị '{rule.unit}'",
                                                    _suggest(rule.unit, unit_ids)))
@@ -713,6 +851,8 @@ def load_campaign(workspace: Path) -> Campaign:
                 if rule.phase and campaign_file and rule.phase not in {p.name for p in campaign_file.campaign.phases}:
                     problems.append(ms_loc.problem(("milestones", i, "phase"), f"không có giai đoạn '{rule.phase}'",
                                                    "ghi đúng tên một giai đoạn trong config/campaign.yaml"))
+
+    problems.extend(_output_folder_problems(workspace, campaign_file))
 
     if problems or campaign_file is None or units_file is None:
         raise LoadError(problems)
