@@ -257,6 +257,8 @@ def plan_corrections(s: Session, campaign: Campaign, now: datetime, *, apply: bo
         shown = d.post_version or 1
         if shown >= content.version or open_ or not d.platform_post_id:
             continue
+        if not content.approved:
+            continue  # only an approved version reaches a published post: it waits for the approval
         policy = settings.policy_for(content.kind)
         changes = changes_between(s, content.id, shown, content.version)
         what = " và ".join({"text": "nội dung chữ", "image": "ảnh"}[c] for c in sorted(changes, reverse=True))
@@ -271,7 +273,8 @@ def plan_corrections(s: Session, campaign: Campaign, now: datetime, *, apply: bo
             else:
                 notes.append("Facebook không cho thay ảnh của bài đã đăng: chỉ sửa chữ, ảnh cũ vẫn còn — "
                              "cần người quyết định")
-        if any(a.action == action and a.version == content.version for a in mine):
+        if any(a.action == action and a.version == content.version and a.state in (DONE, DeliveryState.FAILED)
+               for a in mine):
             continue  # done or refused already for this version
         out.append(Planned(**base, action=action, why=why, notes=notes))
         if apply:
@@ -282,10 +285,18 @@ def plan_corrections(s: Session, campaign: Campaign, now: datetime, *, apply: bo
 def _add(s: Session, d: Delivery, content: ContentItem, action: str, why: str, due: datetime, actor: str,
          existing: list[PostAction], notes: list[str] | None = None) -> None:
     assert d.id is not None and d.platform_post_id is not None
+    extra = {"notes": notes} if notes else {}
+    again = next((a for a in existing if a.action == action and a.version == content.version), None)
+    if again is not None:
+        # Skipped before (e.g. the version was not approved yet): the same row is planned again.
+        s.execute(update(PostAction).where(PostAction.id == again.id, PostAction.state == DeliveryState.SKIPPED)
+                  .values(state=DeliveryState.PENDING, target_post_id=d.platform_post_id, why=why, actor=actor,
+                          due_at=due, next_attempt_at=None, needs_check=False, attempts=0, reason=None,
+                          extra=extra, updated_at=due))
+        return
     s.add(PostAction(delivery_id=d.id, content_id=d.content_id, channel_id=d.channel_id, unit_id=d.unit_id,
                      platform=d.platform, action=action, version=content.version, target_post_id=d.platform_post_id,
-                     why=why, actor=actor, due_at=due, priority=PRIORITY[action],
-                     extra={"notes": notes} if notes else {}))
+                     why=why, actor=actor, due_at=due, priority=PRIORITY[action], extra=extra))
 
 
 def apply_corrections(store: Any, campaign: Campaign, now: datetime, *, only: str | None = None,

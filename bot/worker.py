@@ -925,6 +925,12 @@ class Worker:
             ok = self._finish(a.id, current=a, state=DeliveryState.SKIPPED, needs_check=False,
                               reason=f"không làm vì bài đã bị rút: {content.withdrawn}")
             return "skipped" if ok else "lease-lost"
+        if not content.approved and (a.action == "edit" or (a.action == "repost" and not progress.get("removed_at"))):
+            # The new version is not approved (yet): nothing unapproved reaches a published post; planned
+            # again once it is (bot.corrections).
+            ok = self._finish(a.id, current=a, state=DeliveryState.SKIPPED, needs_check=False,
+                              reason="phiên bản mới chưa được duyệt: chưa sửa")
+            return "skipped" if ok else "lease-lost"
         try:
             channel = self._channel_for(a)
             post = None
@@ -969,6 +975,9 @@ class Worker:
                 if found is not None:
                     return self._acted(a, d, content, published=found, note="đã đăng lại (đối soát sau sự cố)")
                 unsure = False
+            if not content.approved:  # the old post is gone; the new one waits for its approval
+                raise RetryLater("bài cũ đã gỡ; phiên bản mới chưa được duyệt nên chưa đăng lại", wait=True,
+                                 retry_after=900, progress=progress)
             if content.withdrawn:  # the check found no new post: none is made for a withdrawn item
                 ok = self._finish(a.id, current=a, state=DeliveryState.SKIPPED, needs_check=False,
                                   reason=f"đã gỡ bài cũ; không đăng lại vì bài đã bị rút: {content.withdrawn}")

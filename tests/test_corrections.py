@@ -418,3 +418,16 @@ def test_a_photo_replaced_under_the_same_name_reposts_on_facebook_and_is_updated
     with store.session() as s:
         assert [v.changed for v in s.exec(select(ContentVersion).order_by(ContentVersion.version)).all()] == [
             [], ["image"]]
+
+
+def test_a_new_version_reaches_published_posts_only_once_approved(world) -> None:
+    graph, zalo, store = world["graph"], world["zalo"], world["store"]
+    run(world, T0)
+    write(world["ws"], "content/bai.md", story(FIXED).replace("approved: true", "approved: false"))
+    run(world, T0 + timedelta(hours=1))
+    assert graph.edits == [] and all(a.updates == 0 for a in zalo.created_articles)
+    assert actions(store) == []
+    write(world["ws"], "content/bai.md", story(FIXED))
+    run(world, T0 + timedelta(hours=2))
+    assert len(graph.edits) == 3 and all(a.updates == 1 for a in zalo.created_articles)
+    assert [a.state for a in actions(store)] == ["done"] * 5
