@@ -219,3 +219,35 @@ def cron_min_gap(expr: str) -> timedelta | None:
         previous = moment
         moment = trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
     return shortest
+
+
+def cron_fire_minutes(expr: str, timezone: str, days: int = 35) -> list[int]:
+    """The slots of a cron expression over ``days`` days from a fixed Monday, as minutes since
+    then (sorted): enough to compare two schedules that post to the same channel."""
+    from datetime import UTC
+
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(expr, timezone=timezone)
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    end = start + timedelta(days=days)
+    out: list[int] = []
+    moment = trigger.get_next_fire_time(None, start)
+    while moment is not None and moment < end and len(out) < days * 24 * 60 // SLOT_MIN_MINUTES + 1:
+        out.append(int((moment - start).total_seconds() // 60))
+        moment = trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
+    return out
+
+
+def closest(a: list[int], b: list[int]) -> int | None:
+    """The smallest distance between a value of ``a`` and one of ``b`` (both sorted)."""
+    best: int | None = None
+    i = j = 0
+    while i < len(a) and j < len(b):
+        gap = abs(a[i] - b[j])
+        best = gap if best is None else min(best, gap)
+        if a[i] < b[j]:
+            i += 1
+        else:
+            j += 1
+    return best

@@ -680,6 +680,52 @@ def _image_problem(path: Path) -> Any:
     return check_image(path)
 
 
+def _crowded_channels(schedules: list[tuple[ScheduleConfig, Located, int]], units: list[UnitConfig],
+                      timezone: str) -> list[Problem]:
+    """Schedules that together give one channel more than one slot per bounds.SLOT_MIN_MINUTES on
+    average over a day (each schedule alone keeps that gap: see ScheduleConfig._cron). Slots of
+    several schedules at the same minute are allowed (the daily cap decides), as long as the day's
+    total stays within 24 × 60 / SLOT_MIN_MINUTES."""
+    if len(schedules) < 2 or len(schedules) > B.SCHEDULES_MAX:
+        return []
+    limit = 24 * 60 // B.SLOT_MIN_MINUTES
+    channels = {(u.id, ch.platform) for u in units for ch in u.channels}
+
+    def reach(sch: ScheduleConfig) -> set[tuple[str, str]]:
+        sel = sch.units
+        ids = ({u.id for u in units} if sel == "all" else set(sel) if isinstance(sel, list)
+               else {u.id for u in units if isinstance(sel, dict) and u.level == sel.get("level")})
+        return {(uid, p) for uid in ids for p in sch.platforms if (uid, p) in channels}
+
+    per_day: list[dict[int, int]] = []
+    for sch, _, _ in schedules:
+        counts: dict[int, int] = {}
+        for minute in B.cron_fire_minutes(sch.cron, timezone):
+            counts[minute // 1440] = counts.get(minute // 1440, 0) + 1
+        per_day.append(counts)
+    signatures: dict[frozenset[int], tuple[str, str]] = {}  # the same set of schedules: checked once
+    reached = [reach(sch) for sch, _, _ in schedules]
+    for channel in sorted(channels):
+        signatures.setdefault(frozenset(i for i, r in enumerate(reached) if channel in r), channel)
+    out: list[Problem] = []
+    for members, (uid, platform) in signatures.items():
+        if len(members) < 2:
+            continue
+        totals: dict[int, int] = {}
+        for i in members:
+            for day, n in per_day[i].items():
+                totals[day] = totals.get(day, 0) + n
+        if totals and max(totals.values()) > limit:
+            first = min(members)
+            sch, loc, index = schedules[first]
+            names = ", ".join(f"'{schedules[i][0].id}'" for i in sorted(members))
+            out.append(loc.problem(("schedules", index, "cron"),
+                                   f"các lịch {names} cho kênh {uid}/{platform} tới {max(totals.values())} khung giờ "
+                                   f"một ngày (tối đa {limit}: một khung giờ mỗi {B.SLOT_MIN_MINUTES} phút)",
+                                   "bớt khung giờ hoặc thu hẹp đơn vị (units:) của một số lịch"))
+    return out
+
+
 def _output_folder_problems(workspace: Path, campaign_file: Any) -> list[Problem]:
     """The folders a tick writes into (outbox/, a media folder inside the workspace) must not lead
     out of the workspace through a symlink: ``.gitignore``'s ``outbox/`` matches folders only, so
@@ -824,6 +870,8 @@ def load_campaign(workspace: Path) -> Campaign:
             if sch.banner and banners and sch.banner not in banners:
                 problems.append(loc.problem(("schedules", i, "banner"), f"không có mẫu banner '{sch.banner}'",
                                             _suggest(sch.banner, set(banners), "banners/")))
+        if units_file is not None and campaign_file is not None and not problems:
+            problems.extend(_crowded_channels(schedules, units_file.units, campaign_file.campaign.timezone))
         for story in stories:
             f, loc = story.front, story.located
             if f.unit not in unit_ids:

@@ -615,6 +615,11 @@ def import_sources(campaign: Campaign, store: Store, env: dict[str, str], now: d
             result = ImportResult(
                 source=label, problems=[RowProblem(label, None, f"không đọc được tệp: {exc.strerror}")]
             )
+        except Exception as exc:  # noqa: BLE001 - one file's data never stops the others nor the tick
+            log.exception("metric file %s skipped", path)
+            label = file_label(path, campaign.workspace)
+            result = ImportResult(source=label, problems=[RowProblem(
+                label, None, f"tệp bị bỏ qua lượt này ({type(exc).__name__})", "kiểm tra nội dung tệp; các tệp khác vẫn được nhập")])
         if not result.skipped_unchanged_file:
             results.append(result)
     fetched = fetch_source_url(campaign, store, env, now)
@@ -638,7 +643,12 @@ def check_all(campaign: Campaign, store: Store, env: dict[str, str], now: dateti
             log.warning("metric source: %s", p)
         for p in imp.held[:20]:
             result.notes.append(f"  ⚠ {p}")
-    result.announcements = evaluate(campaign, store, now, notes=result.notes)
+    try:
+        result.announcements = evaluate(campaign, store, now, notes=result.notes)
+    except Exception as exc:  # noqa: BLE001 - milestones never stop the planning and publishing of the tick
+        log.exception("milestones skipped this tick")
+        result.notes.append(f"✗ Lượt này bỏ qua việc xét cột mốc ({type(exc).__name__}: {str(exc)[:200]}); "
+                            "các bài khác vẫn được lập lịch và đăng. Xem `campaign-bot metrics held` và số liệu trong data/.")
     return result
 
 

@@ -211,6 +211,9 @@ def _cases() -> list[tuple[str, Callable[[Path], None], str]]:
          r"schedules/bai-dinh-ky\.yaml:\d+: .*quá dày"),
         ("cron twice in half an hour", replace("schedules/bai-dinh-ky.yaml", '"0 8 * * mon,wed,fri"', '"0,30 8 * * *"'),
          r"schedules/bai-dinh-ky\.yaml:\d+: .*30 phút"),
+        ("25 slots a day for one channel", write("schedules/day-dac.yaml", "schedules:\n" + "".join(
+            f'  - {{id: d{i}, cron: "{i} 10 * * *", kinds: [guide], units: [ldld-tinh]}}\n' for i in range(25))),
+         r"schedules/\S+\.yaml:\d+: .*khung giờ một ngày"),
         ("grace of 10^14 days", replace("schedules/bai-dinh-ky.yaml", "grace: 2h", "grace: 99999999999999d"),
          r"schedules/bai-dinh-ky\.yaml:\d+: .*khoảng thời gian"),
         ("threshold 1e308", replace("config/milestones.yaml", "thresholds: [500, 1000, 2000, 3000]", "thresholds: [500, 1.0e+308]"),

@@ -240,3 +240,80 @@ def test_fetch_url_errors_are_reported_without_the_query_string(server: MetricSe
     assert time.monotonic() - started < 1.5
     with pytest.raises(FetchError, match="không kết nối được"):
         fetch_url("http://127.0.0.1:9/")
+
+
+# --- bounds, held jumps and dropped readings (issue 12) -------------------------------------------
+
+
+def statuses(store: Store) -> dict[tuple[str, datetime], tuple[float, str]]:
+    with store.session() as s:
+        return {(r.unit_id, r.at.astimezone(UTC)): (r.value, r.status) for r in s.exec(select(MetricReading)).all()}
+
+
+def test_unknown_metric_names_are_refused_with_a_suggestion(campaign: Campaign, sqlite_store: Store) -> None:
+    path = csv_file(campaign.workspace, "m.csv", "tinh,initiativs,5,2026-11-20", "tinh,sang-kien,5,2026-11-20")
+    with sqlite_store.session() as s:
+        result = import_csv(s, campaign, path)
+    assert [(p.line, p.fix) for p in result.problems][0] == (2, "có phải ý bạn là 'initiatives'?")
+    assert "initiatives, other" in (result.problems[1].fix or "")
+    assert result.imported == 0
+
+
+def test_ceilings_come_from_the_target_or_the_nearest_ancestors(campaign: Campaign, sqlite_store: Store) -> None:
+    # cs-a1 has target 20 → at most 200; tinh 1.000 → 10.000; a unit without a target uses its parent's.
+    path = csv_file(campaign.workspace, "c.csv", "cs-a1,initiatives,200,2026-11-20", "cs-a1,initiatives,201,2026-11-21",
+                    "tinh,initiatives,10001,2026-11-20")
+    with sqlite_store.session() as s:
+        result = import_csv(s, campaign, path, now=at("2026-11-26T10:00"))
+    assert result.imported == 1
+    assert [p.line for p in result.problems] == [3, 4]
+    assert "10 × chỉ tiêu 20 của đơn vị" in result.problems[0].message
+
+
+def test_readings_dated_in_the_future_are_refused_beyond_a_small_tolerance(campaign: Campaign, sqlite_store: Store) -> None:
+    now = at("2026-11-26T10:00")
+    path = csv_file(campaign.workspace, "f.csv", "tinh,initiatives,5,2026-11-26T10:59", "tinh,initiatives,6,2026-11-26T11:01",
+                    "tinh,initiatives,7,2099-01-01")
+    with sqlite_store.session() as s:
+        result = import_csv(s, campaign, path, now=now)
+    assert result.imported == 1 and [p.line for p in result.problems] == [3, 4]
+    assert "tương lai" in result.problems[0].message
+
+
+def test_a_jump_is_held_counts_for_nothing_until_confirmed_and_a_drop_survives_reimport(
+    campaign: Campaign, sqlite_store: Store
+) -> None:
+    from bot.metrics import STATUS_DROPPED, STATUS_OK, find_readings, review
+
+    now = at("2026-11-26T10:00")
+    first = csv_file(campaign.workspace, "1.csv", "huyen-a,initiatives,20,2026-11-10")
+    jump = csv_file(campaign.workspace, "2.csv", "huyen-a,initiatives,100,2026-11-20", "huyen-b,initiatives,40,2026-11-20")
+    with sqlite_store.session() as s:
+        import_csv(s, campaign, first, now=now)
+        result = import_csv(s, campaign, jump, now=now)
+    assert result.imported == 2 and [p.line for p in result.held] == [2]
+    assert "metrics confirm huyen-a 2026-11-20T00:00" in (result.held[0].fix or "")
+    with sqlite_store.session() as s:
+        assert subtree_values(s, campaign, "initiatives")["huyen-a"] == 20  # the held reading does not count
+        (held,) = find_readings(s, "huyen-a", "initiatives", at("2026-11-20T00:00"), ("held",))
+        review(s, held, STATUS_OK, "Chị Lan")
+    with sqlite_store.session() as s:
+        assert subtree_values(s, campaign, "initiatives")["huyen-a"] == 100
+        (bad,) = find_readings(s, "huyen-a", "initiatives", at("2026-11-20T00:00"), ("ok",))
+        review(s, bad, STATUS_DROPPED, "Chị Lan")
+    with sqlite_store.session() as s:
+        again = import_csv(s, campaign, jump, now=now)  # the same file once more: the drop stays
+    assert again.unchanged == 2 and again.imported == again.corrected == 0
+    with sqlite_store.session() as s:
+        assert subtree_values(s, campaign, "initiatives")["huyen-a"] == 20
+    assert statuses(sqlite_store)[("huyen-a", at("2026-11-20T00:00"))] == (100.0, STATUS_DROPPED)
+
+
+def test_readings_stored_before_the_bounds_are_ignored(campaign: Campaign, sqlite_store: Store) -> None:
+    with sqlite_store.session() as s:
+        s.add(MetricReading(unit_id="huyen-b", metric="initiatives", value=1e308, at=at("2026-11-20T00:00")))
+        s.add(MetricReading(unit_id="huyen-a", metric="initiatives", value=6274, at=at("2099-11-20T00:00")))
+        s.add(MetricReading(unit_id="huyen-a", metric="initiatives", value=7, at=at("2026-11-19T00:00")))
+    with sqlite_store.session() as s:
+        values = subtree_values(s, campaign, "initiatives")
+    assert values["huyen-b"] == 0 and values["huyen-a"] == 7 and values["tinh"] == 7
