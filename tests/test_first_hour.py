@@ -140,6 +140,17 @@ def test_content_with_other_extensions_gets_a_warning(mini: Path) -> None:
     assert "anh.jpg" not in result.output
 
 
+def test_metrics_import_mistakes_name_file_and_line(mini: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "so-lieu.csv"
+    csv.write_text("unit,metric,value,at\ntinh,initiatives,5,2026-11-31T08:00\ntinh,initiativs,5,2026-11-20T08:00\n",
+                   encoding="utf-8")
+    result = run(mini, "metrics", "import", str(csv))
+    assert_vietnamese(result)
+    assert result.exit_code == 1
+    assert "so-lieu.csv:2" in result.output and "so-lieu.csv:3" in result.output
+    assert "có phải ý bạn là 'initiatives'?" in result.output
+
+
 def all_commands() -> list[list[str]]:
     out: list[list[str]] = []
 
