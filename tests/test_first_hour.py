@@ -151,6 +151,21 @@ def test_metrics_import_mistakes_name_file_and_line(mini: Path, tmp_path: Path) 
     assert "có phải ý bạn là 'initiatives'?" in result.output
 
 
+@pytest.mark.parametrize(
+    ("command", "code"), [(["check"], 1), (["tick", "--now", "24/11/2026 08:00", "--outbox"], 0)]
+)
+def test_metric_file_mistakes_through_check_and_tick(mini: Path, command: list[str], code: int) -> None:
+    """A misspelt metric or unit in data/*.csv: check fails, a tick goes on and names the rows."""
+    write(mini, "data/so-lieu.csv", "unit,metric,value,at\ntinh,initiativs,5,2026-11-20T08:00\n"
+                                    "huyen-c,initiatives,5,2026-11-20T08:00\ntinh,initiatives,5,2026-11-31T08:00\n")
+    result = run(mini, *command)
+    assert_vietnamese(result)
+    assert result.exit_code == code, result.output
+    assert "data/so-lieu.csv:2" in result.output and "có phải ý bạn là 'initiatives'?" in result.output
+    assert "data/so-lieu.csv:3" in result.output and "có phải ý bạn là 'huyen-" in result.output
+    assert "data/so-lieu.csv:4" in result.output
+
+
 def all_commands() -> list[list[str]]:
     out: list[list[str]] = []
 
