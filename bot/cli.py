@@ -399,6 +399,10 @@ def run(obj: Ctx, every: int, force_outbox: bool) -> None:
                     click.echo("Một lượt `tick` khác đang chạy; bỏ qua phút này.", err=True)
                     return
                 report = run_pass(workspace, obj.store, obj.env, utcnow(), force_outbox=force_outbox, lead=lead)
+            if report.planned or report.milestones:  # new posts this minute: say if they wait for the morning
+                waiting, until = quiet_waiting(obj.campaign, obj.store, report.at)
+                if waiting:
+                    report.notes.append(f"{so(waiting)} bài chờ hết giờ yên lặng, sẽ đăng lúc {ngay_gio(until, obj.campaign.tz)}.")
             _print_tick(report, False, obj.campaign.tz)
         except Exception:  # noqa: BLE001 - one bad pass must not stop the service
             log.exception("lượt chạy lỗi; sẽ thử lại ở lượt sau")
