@@ -31,6 +31,12 @@ deliveries in ``sending``). A process that dies stops renewing: after ``lease`` 
 worker reclaims its deliveries (``reclaim_expired``) and reconciles them before any resend.
 Every write after a claim is fenced: it applies only while this worker still holds the row, so
 a worker that lost its lease can never overwrite what another worker recorded.
+
+Edits, reposts and removals of published posts (issue 16, ``postaction`` rows planned by
+bot.corrections) go through the same queue rules: claimed to ``sending`` under a lease, a channel with
+an action or a delivery in ``sending`` is leased to nobody, unclear answers settle, dead workers'
+claims are reclaimed with ``needs_check`` and the platform is asked (``Channel.current``) before any
+second call. A channel's due actions go before its deliveries; during quiet hours only actions go.
 """
 
 from __future__ import annotations

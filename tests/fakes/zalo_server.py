@@ -52,7 +52,9 @@ HTTP 404 when ``query_token_404``)
     * ``GET /v2.0/article/getslice?offset&limit&type`` → ``{"data":{"medias":[…],"total":N}}`` newest first,
       processed and not removed articles only; ``limit`` over ``max_slice_limit`` → -201.
       ``create_date`` is epoch milliseconds (``create_date_format="ms"``) or ``"dd/mm/yyyy"`` ("date").
-    * ``GET /v2.0/article/getdetail?id``, ``POST /v2.0/article/update`` (new token), ``POST /v2.0/article/remove``.
+    * ``GET /v2.0/article/getdetail?id``, ``POST /v2.0/article/update`` (new token to verify again; counted in
+      ``Article.updates``), ``POST /v2.0/article/remove`` (``removed_at``); an unknown or removed id → -201
+      "id is invalid!" on getdetail, update and remove.
     * ``POST /v2.0/oa/message`` (broadcast of an article): unverified OA → -221; 22:00–06:00 Vietnam time on
       the fake clock → -234; OA monthly allowance (``OA.broadcast_quota``) spent → -211; followers all capped
       (one per day, ``OA.follower_monthly`` per month) → -218 (or success with 0 recipients,
