@@ -378,6 +378,7 @@ def run(obj: Ctx, every: int, force_outbox: bool) -> None:
     """Chạy liên tục: APScheduler gọi một lượt `tick` mỗi phút. Ctrl-C để dừng."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
+    from bot.files import clean_stale_temp
     from bot.leader import Leader
     from bot.pipeline import run_pass
     from bot.store.db import tick_lock
@@ -398,6 +399,7 @@ def run(obj: Ctx, every: int, force_outbox: bool) -> None:
                 if not held:
                     click.echo("Một lượt `tick` khác đang chạy; bỏ qua phút này.", err=True)
                     return
+                clean_stale_temp(workspace / "outbox", workspace / ".campaign")  # what a killed pass left (>10 min old)
                 report = run_pass(workspace, obj.store, obj.env, utcnow(), force_outbox=force_outbox, lead=lead)
             if report.planned or report.milestones:  # new posts this minute: say if they wait for the morning
                 waiting, until = quiet_waiting(obj.campaign, obj.store, report.at)

@@ -326,7 +326,7 @@ class ScheduleSettings(Strict):
 
 
 class SchedulesFile(Strict):
-    schedules: list[ScheduleConfig] = Field(default_factory=list)
+    schedules: Annotated[list[ScheduleConfig], B.max_len(B.SCHEDULES_MAX, "danh sách lịch")] = Field(default_factory=list)
     settings: ScheduleSettings | None = None
 
 
@@ -409,7 +409,8 @@ class MilestoneConfig(Strict):
 
 class MilestonesFile(Strict):
     metric_source: MetricSource = Field(default_factory=MetricSource)
-    milestones: list[MilestoneConfig] = Field(default_factory=list)
+    milestones: Annotated[list[MilestoneConfig], B.max_len(B.MILESTONES_MAX, "danh sách cột mốc")] = Field(
+        default_factory=list)
 
 
 # --- content/**/*.md ------------------------------------------------------------------------
@@ -812,6 +813,9 @@ def load_campaign(workspace: Path) -> Campaign:
         if story is not None:
             stories.append(story)
 
+    if len(stories) > B.STORIES_MAX:
+        problems.append(Problem("content", None, None, f"có {len(stories):,} bài, tối đa {B.STORIES_MAX:,}".replace(",", "."),
+                                "chuyển các bài cũ đã đăng ra khỏi content/"))
     banners, _banner_loc, errs = _load_banners(workspace)
     problems.extend(errs)
 

@@ -15,7 +15,6 @@ import io
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import sqlite3
@@ -53,12 +52,15 @@ class Run:
         return self.out + self.err
 
 
-def _limit() -> None:
-    limit = MEMORY_LIMIT_MB * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    # Threads reserve their stack size (the stack limit, 8 MB by default) of address space each:
-    # 4 MB keeps the limit about memory used (as MALLOC_ARENA_MAX does for malloc arenas).
-    resource.setrlimit(resource.RLIMIT_STACK, (4 * 2**20, resource.getrlimit(resource.RLIMIT_STACK)[1]))
+def limited(argv: list[str]) -> list[str]:
+    """``argv`` under a 300 MB address-space limit, set by the shell right before ``exec``.
+
+    Not with ``preexec_fn``: that forces a fork of this (large) pytest process, and the child's
+    peak memory would count the parent's pages copied before the exec. Threads reserve their stack
+    size of address space each (the stack limit, 8 MB by default): 4 MB keeps the limit about
+    memory really used, as MALLOC_ARENA_MAX=2 does for glibc's malloc arenas."""
+    script = f'ulimit -v {MEMORY_LIMIT_MB * 1024} && ulimit -s 4096 && exec "$@"'
+    return ["/bin/sh", "-c", script, "limited", *argv]
 
 
 def run(ws: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Run:
@@ -71,8 +73,8 @@ def run(ws: Path, *args: str, env: dict[str, str] | None = None, timeout: float 
     start = time.monotonic()
     with open(ws.parent / "out.txt", "w+b") as out, open(ws.parent / "err.txt", "w+b") as err:
         proc = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "bot", "--workspace", str(ws), *args],
-            stdout=out, stderr=err, env=full, cwd=ws.parent, preexec_fn=_limit,
+            limited([sys.executable, "-m", "bot", "--workspace", str(ws), *args]),
+            stdout=out, stderr=err, env=full, cwd=ws.parent,
         )
         deadline = start + timeout
         while True:
@@ -509,8 +511,8 @@ def test_random_mutations_of_the_sample_never_crash_the_loader(ws: Path, seed: i
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGN_")}
     env.update(MALLOC_ARENA_MAX="2", PYTHONPATH=str(REPO))
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, str(script), str(ws), str(seed), "60"], capture_output=True, text=True,
-                          env=env, preexec_fn=_limit, timeout=600, check=False)
+    proc = subprocess.run(limited([sys.executable, str(script), str(ws), str(seed), "60"]), capture_output=True,
+                          text=True, env=env, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     outcome = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"  seed {seed}: {outcome['loaded']} loaded, {outcome['refused']} refused, {time.monotonic() - start:.1f} s")
@@ -541,8 +543,8 @@ def test_run_keeps_posting_for_other_units_while_one_units_metric_data_is_hostil
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGN_")}
     env.update(MALLOC_ARENA_MAX="2", CAMPAIGN_IMAGE_CACHE=str(ws.parent / "cache"))
     with open(ws.parent / "run.log", "w+b") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "--workspace", str(ws), "run", "--every", "2", "--outbox"],
-                                stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_limit)
+        proc = subprocess.Popen(limited([sys.executable, "-m", "bot", "--workspace", str(ws), "run", "--every", "2",
+                                         "--outbox"]), stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             deadline = time.monotonic() + 180
             units: set[str] = set()
@@ -571,3 +573,13 @@ def test_a_large_logo_passes_and_is_reduced_once(ws: Path) -> None:
     assert_clean(run(ws, "tick", "--now", "2026-11-27T08:00", "--outbox"), 0, None)
     cached = list((ws.parent / "image-cache").glob("*.png"))
     assert cached and all(max(Image.open(p).size) <= IMAGE_REDUCE_SIDE for p in cached)
+
+
+def test_the_memory_limit_of_these_tests_bites() -> None:
+    """The limit is real: a process that wants 400 MB fails under it (and 100 MB is fine)."""
+    big = subprocess.run(limited([sys.executable, "-c", "x = bytearray(400 * 2**20)"]), capture_output=True, text=True,
+                         check=False)
+    assert big.returncode != 0 and "MemoryError" in big.stderr
+    small = subprocess.run(limited([sys.executable, "-c", "x = bytearray(100 * 2**20)"]), capture_output=True,
+                           check=False)
+    assert small.returncode == 0

@@ -17,7 +17,7 @@ from bot.vn import TZ, ngay, ngay_gio, parse_moment, so
 def _out_dir(obj: Any, out: str | None, default: str) -> Path:
     """The output folder; refused (exit 1) if it or a folder inside it is a symlink leading out of
     the workspace, or out of the folder named with --out (see bot.files.OutputFolder)."""
-    from bot.files import OutputFolder, UnsafePath
+    from bot.files import OutputFolder, UnsafePath, clean_stale_temp
 
     target = Path(out).expanduser().resolve() if out else obj.workspace / default
     try:
@@ -25,6 +25,7 @@ def _out_dir(obj: Any, out: str | None, default: str) -> Path:
     except UnsafePath as exc:
         click.secho(f"✗ {exc}", fg="red", err=True)
         sys.exit(1)
+    clean_stale_temp(target)  # left by a preview or report that was killed while writing
     return target
 
 
