@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,3 +173,38 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]
     store = open_store(url)
     yield store
     store.close()
+
+
+# --- every command's output, across the whole suite, is free of library English (issue 13) -----------
+
+# Phrases of click, pydantic, PyYAML and Python that once reached the staff. A test that runs a command
+# through click's CliRunner fails if its output holds one, whatever the test itself checks.
+LIBRARY_ENGLISH = re.compile(
+    r"Traceback|Input should|mapping values|found a tab|found character|could not find|did not find|"
+    r"No such (option|command)|Invalid value|Try '|Show this message|\[default|is not in the range|"
+    r"is not a valid|day is out of range|invalid character|constrained-str|continuation byte|Usage:|"
+    r"Error:|Options:|Commands:|Missing (argument|option)|Aborted!|value_error|literal\["
+)
+
+
+def library_english(text: str) -> list[str]:
+    return [line for line in text.splitlines() if LIBRARY_ENGLISH.search(line)]
+
+
+@pytest.fixture(autouse=True)
+def _no_library_english_in_cli_output(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from click.testing import CliRunner
+
+    seen: list[str] = []
+    invoke = CliRunner.invoke
+
+    def checked(self: CliRunner, *args: Any, **kwargs: Any) -> Any:
+        result = invoke(self, *args, **kwargs)
+        command = " ".join(str(a) for a in (args[1] if len(args) > 1 else kwargs.get("args") or []))
+        for line in library_english(result.output):
+            seen.append(f"campaign-bot {command}: {line}")
+        return result
+
+    monkeypatch.setattr(CliRunner, "invoke", checked)
+    yield
+    assert not seen, "library English in command output:\n" + "\n".join(seen[:20])
