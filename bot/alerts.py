@@ -44,7 +44,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -92,6 +92,7 @@ TYPE_LABELS = {
     "delivery.failed": "bài đăng lỗi hẳn",
     "milestone.announced": "cột mốc",
     "metrics.unreadable": "không đọc được số liệu",
+    "digest": "bản tin tuần",  # issue 17: recorded by bot.digest, sent by this module's send_due
 }
 STATE_LABELS = {"pending": "chờ gửi", "sending": "đang gửi", "retry": "sẽ gửi lại", "sent": "đã gửi",
                 "failed": "không gửi được"}
@@ -116,7 +117,10 @@ def insert_ignore(s: Session, model: Any, values: dict[str, Any]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True if the row is new. Safe beside other processes."""
     dialect = s.get_bind().dialect.name
     stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(model).values(**values)
-    return s.execute(stmt.on_conflict_do_nothing()).rowcount == 1
+    # RETURNING, not rowcount: through the ORM session PostgreSQL's rowcount is not 1 for a new row
+    # (issue 17 found it: a digest was stored but reported as not new, so its units were never recorded).
+    keys = list(model.__table__.primary_key.columns)
+    return s.execute(stmt.on_conflict_do_nothing().returning(*keys)).first() is not None
 
 
 def record_event(
@@ -556,6 +560,25 @@ def smtp_settings(url: str) -> SmtpSettings:
                         unquote(parts.password) if parts.password else None)
 
 
+def email_message(msg: AlertMessage, sender: str) -> EmailMessage:
+    """The e-mail of a stored message (an alert or a weekly digest), as sent by SMTP or written to a
+    .eml file by the demo: one builder, so both look the same."""
+    em = EmailMessage()
+    # RFC 2047 encoded words made by email.header: the modern header folder of Python ≤ 3.12 drops the
+    # space between two folded encoded words ("từ chối hẳn" arrived as "từ chốihẳn"); these lines are
+    # short enough that the generator keeps them as they are.
+    em.set_raw("Subject", Header(msg.subject, "utf-8", header_name="Subject").encode())
+    em["From"] = sender
+    em["To"] = msg.recipient
+    em["Message-ID"] = msg.message_id
+    em["Date"] = format_datetime(msg.created_at if msg.created_at.tzinfo else msg.created_at.replace(tzinfo=UTC))
+    em["Auto-Submitted"] = "auto-generated"
+    em["X-Campaign-Alert"] = msg.type
+    em.set_content(msg.text)
+    em.add_alternative(msg.html, subtype="html")
+    return em
+
+
 def _login(conn: smtplib.SMTP, user: str, password: str) -> None:
     """smtplib's login encodes credentials as ASCII; AUTH PLAIN is UTF-8 (RFC 4616), so a password
     with Vietnamese letters goes through PLAIN by hand."""
@@ -599,19 +622,7 @@ class SmtpSender:
     def send(self, msg: AlertMessage) -> None:
         if self.conn is None:
             self.conn = self._open()
-        em = EmailMessage()
-        # RFC 2047 encoded words made by email.header: the modern header folder of Python ≤ 3.12 drops the
-        # space between two folded encoded words ("từ chối hẳn" arrived as "từ chốihẳn"); these lines are
-        # short enough that the generator keeps them as they are.
-        em.set_raw("Subject", Header(msg.subject, "utf-8", header_name="Subject").encode())
-        em["From"] = self.sender
-        em["To"] = msg.recipient
-        em["Message-ID"] = msg.message_id
-        em["Date"] = format_datetime(msg.created_at)
-        em["Auto-Submitted"] = "auto-generated"
-        em["X-Campaign-Alert"] = msg.type
-        em.set_content(msg.text)
-        em.add_alternative(msg.html, subtype="html")
+        em = email_message(msg, self.sender)
         try:
             self.conn.send_message(em)
         except smtplib.SMTPRecipientsRefused as exc:

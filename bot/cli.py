@@ -230,6 +230,11 @@ def check(obj: Ctx) -> None:
 
     if notice := check_notice(c, obj.env):
         click.echo(f"  {notice}")
+    from bot.digest import unreachable
+
+    if lonely := unreachable(c):  # issue 17: a warning, not an error
+        click.secho(f"  ⚠ {so(len(lonely))} đơn vị chưa có người phụ trách (contacts:) nên không nhận bản tin tuần: "
+                    f"{', '.join(lonely[:10])}{' …' if len(lonely) > 10 else ''} (config/units.yaml).", fg="yellow")
     from bot.banners import campaign_fit_warnings
 
     cut = campaign_fit_warnings(c)  # a warning, not an error: the banner is still drawn, with "…"
@@ -477,6 +482,10 @@ def status_data(obj: Ctx) -> dict[str, Any]:
     from bot.cli_corrections import status_section as corrections_section
 
     data["corrections"] = corrections_section(obj.store)  # issue 16: edits and removals of published posts
+    from bot.digest import last_sent as last_digest
+
+    sent = last_digest(obj.store)  # issue 17: when each unit was last sent its weekly digest
+    data["digests"] = {u.id: _aware(sent[u.id]).isoformat() if u.id in sent else None for u in c.units}
     return data
 
 
@@ -556,6 +565,12 @@ def status(obj: Ctx, as_json: bool) -> None:
     from bot.cli_corrections import print_status_section as print_corrections
 
     print_corrections(data.get("corrections"), obj.campaign)
+    digests = data.get("digests") or {}
+    if any(digests.values()):
+        click.echo("Bản tin tuần gửi lần gần nhất:")
+        for uid, at in digests.items():
+            when = ngay_gio(datetime.fromisoformat(at), obj.campaign.tz) if at else "chưa gửi"
+            click.echo(f"  {names.get(uid, uid)}: {when}")
 
 
 DETAIL_LABELS = {
@@ -658,6 +673,10 @@ def _register_commands() -> None:
     from bot import cli_corrections  # issue 16: withdraw, corrections, history
 
     for command in cli_corrections.commands:
+        cli.add_command(command)
+    from bot import cli_digest  # issue 17: the weekly digest
+
+    for command in cli_digest.commands:
         cli.add_command(command)
 
 

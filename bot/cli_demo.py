@@ -74,7 +74,14 @@ def demo(obj: Any, days: int, start_text: str | None) -> None:
     totals: Counter[str] = Counter()
     try:
         sync_campaign(c, store, actor="demo")
-        moments = demo_moments(c, start, days)
+        from datetime import timedelta
+
+        from bot import digest
+
+        # the weekly digests are played too, into demo/digests/*.eml (issue 17): nobody is mailed
+        moments = sorted(set(demo_moments(c, start, days)) | set(digest.slots_between(c, start, start + timedelta(days=days))))
+        digests = folder / "digests"
+        written = 0
         worker = Worker(c, store, env, force_outbox=True, max_workers=4)
         worker.ctx.workspace = folder  # the outbox channel writes under <ctx.workspace>/outbox
         try:
@@ -82,6 +89,8 @@ def demo(obj: Any, days: int, start_text: str | None) -> None:
                       mininterval=0.5) as bar:
                 for moment in moments:
                     report = tick(c, store, env, moment, worker=worker, force_outbox=True, send_alerts=False)
+                    if digest.run_pass(c, store, env, moment, offline=True).recorded:
+                        written += digest.write_eml(store, digests, moment, "campaign-bot@demo.example.vn")
                     totals.update(report.worker.outcomes)
                     totals["milestones"] += len(report.milestones)
                     bar.set_postfix_str(ngay_gio(moment, c.tz))
@@ -99,6 +108,8 @@ def demo(obj: Any, days: int, start_text: str | None) -> None:
         f"cho {so(len({p.parent.parent.name for p in posts}))} đơn vị "
         f"(facebook {so(platforms['facebook'])}, zalo {so(platforms['zalo'])})."
     )
+    if written:
+        click.echo(f"Bản tin tuần: {so(written)} thư (.eml) trong {digests}/ — không gửi cho ai.")
     click.secho(
         f"Đây là bản CHẠY THỬ: bài nằm trong {outbox}/, chiến dịch thật không thay đổi. "
         "Xóa bản thử: `campaign-bot reset --demo`.",

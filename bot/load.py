@@ -106,6 +106,58 @@ class UnitAlerts(Strict):
     _check = field_validator("to")(_emails)
 
 
+class DigestConfig(Strict):
+    """The weekly digest to each unit's contacts (issue 17). ``cron`` is read in the campaign's
+    timezone; the thresholds decide who is lagging (nudged) and when the parent unit is told."""
+
+    enabled: bool = True
+    cron: Annotated[str, B.max_len(100, "biểu thức cron")] = "30 7 * * mon"
+    behind_pace: float = Field(default=10.0, ge=0, le=100)  # points of % below where it should be by now
+    quiet_days: int = Field(default=14, ge=1, le=366)  # no post sent for this many days
+    escalate_after: int = Field(default=3, ge=1, le=52)  # weeks lagging without improvement → parent told
+    summary_to: list[str] = Field(default_factory=list)  # more addresses for the province's weekly summary
+
+    _check = field_validator("summary_to")(_emails)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            if len(v.split()) != 5:
+                raise ValueError(f"có {len(v.split())} trường")
+            CronTrigger.from_crontab(v, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"biểu thức cron không hợp lệ '{v}': {exc} | fix: ví dụ \"30 7 * * mon\" (7:30 sáng thứ Hai)") from None
+        return v
+
+
+class Contact(Strict):
+    """A person responsible for a unit's communications: gets the unit's weekly digest (issue 17).
+
+    Unlike ``alerts.to`` (told at once when the unit's channels have a technical problem), contacts hear
+    once a week how the unit is doing and what to do next. ``digest: false`` mutes this person."""
+
+    name: B.Name
+    role: B.OptName = None
+    email: Annotated[str, B.max_len(254, "địa chỉ e-mail")]
+    zalo_user_id: Annotated[str | None, B.max_len(B.ACCOUNT_ID_MAX, "mã người dùng Zalo")] = None
+    digest: bool = True
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        return _emails([v])[0].lower()
+
+    @field_validator("zalo_user_id")
+    @classmethod
+    def _zalo(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[0-9]{5,30}", v):
+            raise ValueError(f"zalo_user_id '{v}' không hợp lệ | fix: ghi dãy số trong dấu ngoặc kép, ví dụ \"8412345678901234567\"")
+        return v
+
+
 class MetricConfig(Strict):
     """A metric the campaign counts (``metrics:`` in config/campaign.yaml), with the bounds of its readings."""
 
@@ -166,6 +218,8 @@ class CampaignConfig(Strict):
     media: dict[str, Any] | None = None
     alerts: AlertsConfig | None = None
     corrections: CorrectionsConfig = Field(default_factory=CorrectionsConfig)  # issue 16
+    digest: DigestConfig = Field(default_factory=DigestConfig)  # issue 17: weekly digest and nudges
+    holidays: Annotated[list[B.Day], B.max_len(366, "danh sách ngày nghỉ")] = Field(default_factory=list)  # no digest
 
     @field_validator("timezone")
     @classmethod
@@ -223,6 +277,8 @@ class UnitConfig(Strict):
     target: B.Target = None
     channels: Annotated[list[ChannelConfig], B.max_len(4, "danh sách kênh")] = Field(default_factory=list)
     alerts: UnitAlerts | None = None
+    contacts: Annotated[list[Contact], B.max_len(20, "danh sách người phụ trách")] = Field(default_factory=list)
+    digest: bool = True  # false: nobody of this unit gets the weekly digest
 
     @field_validator("id", "parent")
     @classmethod

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from bot import alerts, milestones
+from bot import alerts, digest, milestones
 from bot.lastgood import FolderState, Running, load_running
 from bot.load import Campaign
 from bot.metrics import metric_names, subtree_values
@@ -38,11 +38,13 @@ class TickReport:
     notes: list[str] = field(default_factory=list)
     folder: FolderState = field(default_factory=FolderState)
     alerts: alerts.AlertsReport = field(default_factory=alerts.AlertsReport)
+    digest: digest.DigestReport = field(default_factory=digest.DigestReport)  # issue 17
 
     def summary(self) -> dict[str, Any]:
         return {
             "folder": self.folder.as_dict(),
             "alerts": self.alerts.as_dict(),
+            "digest": self.digest.as_dict(),
             "at": self.at.isoformat(),
             "slots_filled": self.slots,
             "deliveries_planned": self.planned,
@@ -126,6 +128,8 @@ def tick(
             if own_worker:
                 w.close()
     if send_alerts:
+        if lead:  # the weekly digests due now are recorded; the alerts pass below sends them (never raises)
+            report.digest = digest.run_pass(campaign, store, env, now)
         report.alerts = alerts.run_pass(store, campaign, env, now)
     return report
 

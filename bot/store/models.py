@@ -362,3 +362,37 @@ class PostAction(SQLModel, table=True):
     extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# --- issue 17: weekly digests and nudges ------------------------------------------------------------
+
+
+class DigestRecord(SQLModel, table=True):
+    """Which unit a weekly digest (an ``AlertMessage`` of type ``digest``) was about, for `status`.
+
+    Written in the transaction that records the message, so a digest and its units appear together."""
+
+    __table_args__ = (UniqueConstraint("week", "recipient", "unit_id", name="uq_digestrecord"),)
+    id: int | None = Field(default=None, primary_key=True)
+    week: str  # ISO week of the digest slot in the campaign's timezone, e.g. 2026-W49
+    recipient: str
+    unit_id: str = Field(index=True)
+    message_id: str = Field(index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DigestWeek(SQLModel, table=True):
+    """Each unit's standing at each weekly digest: the memory that escalation needs (K weeks lagging
+    without improvement), one row per unit and week whatever the number of processes."""
+
+    __table_args__ = (UniqueConstraint("unit_id", "week", name="uq_digestweek"),)
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: str = Field(index=True)
+    week: str
+    value: float = 0.0
+    percent: float | None = None
+    expected: float | None = None  # % of the target it should have reached by now (the pace)
+    behind: bool = False  # behind the pace by more than the margin
+    quiet: bool = False  # no post for quiet_days
+    streak: int = 0  # weeks lagging in a row without improvement, this one included
+    at: datetime = Field(default_factory=utcnow)
