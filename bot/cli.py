@@ -309,8 +309,10 @@ def _print_folder_and_alerts(report: Any, tz: Any) -> None:
         for p in folder.problems[:5]:
             click.echo(f"    ✗ {problem_text(p)}")
     a = report.alerts
+    if report.digest.recorded:  # issue 17: recorded now, sent below with the alerts
+        click.echo(f"  ✉ Bản tin tuần: {so(report.digest.recorded)} thư mới cho người phụ trách các đơn vị.")
     if a.sent:
-        click.echo(f"  ✉ Đã gửi {so(a.sent)} cảnh báo.")
+        click.echo(f"  ✉ Đã gửi {so(a.sent)} thư (cảnh báo và bản tin tuần).")
     for err in a.errors[:3]:
         click.secho(f"  ✉ Cảnh báo chưa gửi được: {err} (sẽ thử lại).", fg="yellow")
 

@@ -283,8 +283,9 @@ def _section_data(campaign: Campaign, s: Session, st: Standing, slot: datetime, 
         if cs is not None and cs.status == "held":
             waiting = s.exec(select(func.count()).select_from(Delivery).where(
                 Delivery.channel_id == cs.channel_id, col(Delivery.state).in_(DeliveryState.OPEN))).one()
-            held.append(f"{ch.platform}: {so(waiting)} bài đang chờ vì {cs.reason or 'token bị từ chối'}. "
-                        f"Cách sửa: {cs.fix or 'gia hạn token của kênh trong tệp .env'}; lượt chạy kế tiếp tự mở lại kênh.")
+            held.append(f"{ch.platform}: tạm giữ vì {cs.reason or 'token bị từ chối'}"
+                        + (f", {so(waiting)} bài đang chờ (không mất bài nào)" if waiting else "")
+                        + f". Cách sửa: {cs.fix or 'gia hạn token của kênh trong tệp .env'}; lượt chạy kế tiếp tự mở lại kênh.")
     done = set(s.exec(select(Delivery.content_id).where(Delivery.unit_id == uid)).all())
     stories = []
     for story in campaign.stories:

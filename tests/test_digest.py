@@ -23,7 +23,7 @@ from bot.load import LoadError, load_campaign
 from bot.pipeline import run_pass
 from bot.store import AlertMessage, Store, open_store
 from bot.store.models import DigestRecord, DigestWeek
-from tests.conftest import MINI_CAMPAIGN, write
+from tests.conftest import MINI_CAMPAIGN, story, write
 from tests.smtp_server import SmtpServer
 
 MON = datetime.fromisoformat("2026-12-07T07:30+07:00").astimezone(UTC)  # a Monday, the default digest time
@@ -319,3 +319,35 @@ def test_two_processes_record_each_digest_once(ws: Path, any_store: Store) -> No
     sent = digest.write_eml(any_store, ws / "eml", MON, "bot@example.vn")
     assert sent == len(SENT_TO) and digest.write_eml(any_store, ws / "eml", MON, "bot@example.vn") == 0
     assert digest.last_sent(any_store).keys() == {"tinh", "huyen-a", "cs-a1"}
+
+
+def test_last_weeks_posts_with_links_and_what_waits_on_a_held_channel(ws: Path, tmp_path: Path) -> None:
+    store = open_db(tmp_path)
+    try:
+        for day in range(7):  # a week of the 08:00 slot, posted into the outbox
+            run_pass(ws, store, {}, MON + timedelta(days=day, minutes=30), force_outbox=True)
+        from bot.store.models import ChannelState
+
+        with store.session() as s:  # what the worker writes when Facebook refuses the token
+            st = s.get(ChannelState, "huyen-a/facebook")
+            assert st is not None
+            st.status, st.reason, st.held_at = "held", "token hết hạn", MON + timedelta(days=6)
+            st.fix = "đặt token mới vào FB_TOKEN_A trong .env"
+            s.add(st)
+        write(ws, "content/e.md", story("initiative_story", "huyen-a", "own"))  # a new story, for a held channel
+        run_pass(ws, store, {}, MON + timedelta(days=7, minutes=30), force_outbox=True)  # its slot now waits
+        c = load_campaign(ws)
+        slot, made, stands = digest.preview(c, store, MON + timedelta(days=7, minutes=5), unit="huyen-a")
+        [d] = made
+        assert slot == MON + timedelta(days=7) and d.address == AN
+        posted = d.text.split("Tuần qua đã đăng:", 1)[1].split("Tuần này theo lịch:", 1)[0]
+        # Three approved stories reach huyen-a, so three posts (then nothing is left to share).
+        assert posted.count("· facebook outbox:huyen-a/facebook/") == 3 and "08:00 07/12/2026 Bài initiative_story" in posted
+        assert "Bài đã duyệt đơn vị có thể chia sẻ" not in d.text
+        assert "Kênh đang bị tạm giữ — cần làm ngay:" in d.text
+        assert ("facebook: tạm giữ vì token hết hạn, 1 bài đang chờ (không mất bài nào). "
+                "Cách sửa: đặt token mới vào FB_TOKEN_A trong .env") in d.text
+        assert stands["huyen-a"].quiet is False and "bài gần nhất 09/12/2026" in d.text
+        assert digests(store) == []  # without CAMPAIGN_SMTP_URL nothing was recorded
+    finally:
+        store.close()
