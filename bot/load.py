@@ -115,7 +115,7 @@ class DigestConfig(Strict):
     behind_pace: float = Field(default=10.0, ge=0, le=100)  # points of % below where it should be by now
     quiet_days: int = Field(default=14, ge=1, le=366)  # no post sent for this many days
     escalate_after: int = Field(default=3, ge=1, le=52)  # weeks lagging without improvement → parent told
-    summary_to: list[str] = Field(default_factory=list)  # more addresses for the province's weekly summary
+    summary_to: Annotated[list[str], B.max_len(B.LIST_MAX, "danh sách địa chỉ")] = Field(default_factory=list)  # + province summary
 
     _check = field_validator("summary_to")(_emails)
 

@@ -351,3 +351,28 @@ def test_last_weeks_posts_with_links_and_what_waits_on_a_held_channel(ws: Path, 
         assert digests(store) == []  # without CAMPAIGN_SMTP_URL nothing was recorded
     finally:
         store.close()
+
+
+def test_a_crash_between_claim_and_send_sends_it_on_a_later_pass_once(ws: Path, tmp_path: Path,
+                                                                      smtp: SmtpServer) -> None:
+    from bot import alerts
+
+    env = env_for(smtp)
+    store = open_db(tmp_path)
+    try:
+        c = load_campaign(ws)
+        from bot.store.sync import sync_campaign
+
+        sync_campaign(c, store)
+        assert digest.record_due(c, store, env, MON).recorded == len(SENT_TO)
+        an = next(m for m in digests(store) if m.recipient == AN)
+        assert alerts._claim(store, an.id, "worker-that-died", MON) is not None  # claimed, then the process died
+        report = alerts.AlertsReport()
+        alerts.send_due(store, env, MON + timedelta(minutes=1), "worker-2", report)
+        assert report.sent == len(SENT_TO) - 1 and smtp.inbox.to(AN) == []  # its lease still holds
+        alerts.send_due(store, env, MON + alerts.LEASE + timedelta(minutes=1), "worker-2", report)
+        assert len(smtp.inbox.to(AN)) == 1 and len(smtp.inbox.messages) == len(SENT_TO)
+        alerts.send_due(store, env, MON + timedelta(hours=2), "worker-3", report)
+        assert len(smtp.inbox.messages) == len(SENT_TO)
+    finally:
+        store.close()
