@@ -127,3 +127,23 @@ def test_unapproving_a_planned_story_skips_it(mini: Path, tmp_path: Path) -> Non
     sync_campaign(c, store)
     r = tick(c, store, {}, at("2026-11-26T08:05"))
     assert r.worker.outcomes["skipped"] == 6 and r.worker.outcomes["sent"] == 0
+
+
+def test_an_outbox_folder_linked_outside_holds_the_channel_and_writes_nothing_there(mini: Path, tmp_path: Path) -> None:
+    """A unit's outbox folder that is a symlink out of the workspace is never followed (issue 12).
+
+    `check` refuses such a link; this is the link made after the folder was loaded."""
+    c = load_campaign(mini)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "notes.txt").write_text("giữ nguyên", encoding="utf-8")
+    (mini / "outbox/tinh").mkdir(parents=True)
+    (mini / "outbox/tinh/facebook").symlink_to(elsewhere, target_is_directory=True)
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    r = tick(c, store, {}, at("2026-11-26T08:00"))
+    assert "tinh/facebook" in r.worker.held
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["notes.txt"]
+    with store.session() as s:
+        d = s.exec(select(Delivery).where(Delivery.channel_id == "tinh/facebook")).one()
+    assert d.state == DeliveryState.PENDING  # waiting on the held channel, not lost
+    assert r.worker.outcomes["sent"] >= 5  # every other channel posted

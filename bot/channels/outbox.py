@@ -13,8 +13,17 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
-from bot.channels import ChannelCheck, ChannelContext, EngagementReading, Post, PostState, Published, Rejected
-from bot.files import atomic_copy, atomic_write
+from bot.channels import (
+    ChannelCheck,
+    ChannelContext,
+    EngagementReading,
+    HoldChannel,
+    Post,
+    PostState,
+    Published,
+    Rejected,
+)
+from bot.files import UnsafePath, atomic_copy, atomic_write, ensure_inside
 from bot.store import Channel as ChannelRow
 from bot.vn import slug
 
@@ -30,6 +39,9 @@ class OutboxChannel:
     def __init__(self, row: ChannelRow, ctx: ChannelContext) -> None:
         self.row = row
         self.root = ctx.workspace / "outbox"
+        # Every write stays inside the workspace: an outbox/ (or a unit's folder in it) that is a symlink
+        # to somewhere else is refused, never followed (issue 12).
+        self.workspace = ctx.workspace
         self.folder = self.root / row.unit_id / row.platform
 
     def __str__(self) -> str:
@@ -39,13 +51,21 @@ class OutboxChannel:
         return self.folder / f"{post.delivery_id:06d}-{_slug(post.content_id)}.json"
 
     def publish(self, post: Post) -> Published:
+        try:
+            return self._publish(post)
+        except UnsafePath as exc:
+            # A person must remove the link: nothing is written outside, the post waits on the held channel.
+            raise HoldChannel(str(exc), fix=f"xóa liên kết (symlink) trong {self.root} rồi chạy lại",
+                              code="unsafe-path") from None
+
+    def _publish(self, post: Post) -> Published:
         target = self._path(post)
         images = []
         for i, src in enumerate(post.images):
             name = f"{target.stem}-{i + 1}{src.suffix}" if len(post.images) > 1 else f"{target.stem}{src.suffix}"
             dest = self.folder / name
             if not dest.exists():
-                atomic_copy(src, dest)
+                atomic_copy(src, dest, root=self.workspace)
             images.append(name)
         record = {
             "delivery_id": post.delivery_id,
@@ -60,7 +80,7 @@ class OutboxChannel:
             "image": images[0] if images else None,
             "images": images,
         }
-        atomic_write(target, json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"))
+        atomic_write(target, json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"), root=self.workspace)
         return Published(post_id=f"outbox:{target.relative_to(self.root)}")
 
     def find_existing(self, post: Post) -> Published | None:
@@ -72,7 +92,9 @@ class OutboxChannel:
     # -- corrections (issue 16): the file shows what the post shows now; a removed post's file is renamed
 
     def _file(self, post_id: str) -> Path:
-        return self.root / post_id.removeprefix("outbox:")
+        path = self.root / post_id.removeprefix("outbox:")
+        ensure_inside(path.parent, self.workspace)
+        return path
 
     def edit(self, post_id: str, post: Post) -> Published:
         target = self._file(post_id)
@@ -80,7 +102,7 @@ class OutboxChannel:
             raise Rejected(f"không còn tệp {target.name} trong outbox", code="gone")
         record = json.loads(target.read_text(encoding="utf-8"))
         record.update(title=post.title, text=post.text, hashtags=post.hashtags, link=post.link)
-        atomic_write(target, json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"))
+        atomic_write(target, json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"), root=self.workspace)
         return Published(post_id=post_id)
 
     def remove(self, post_id: str) -> bool:
