@@ -352,14 +352,15 @@ def build_content(type_: str, events: list[AlertEvent], campaign: Any, names: di
         probs = ev.detail.get("problems") or []
         count = ev.detail.get("count") or len(probs)
         loaded = _dt(ev.detail.get("version_loaded_at"), tz)
-        from bot.lastgood import problem_text
+        from bot.yamlfile import Problem
 
         intro = storm + [
             f"Từ {ngay_gio(ev.at, tz)}, thư mục của {name} có {so(count)} lỗi nên thay đổi mới chưa được áp dụng.",
             (f"Bot vẫn lập lịch và đăng bài theo phiên bản hợp lệ nạp lúc {loaded}." if loaded
              else "Chưa có phiên bản hợp lệ nào: chưa lập lịch được cho đến khi sửa xong."),
         ]
-        entries = [Entry(problem_text(p).split(": ", 1)[0], [problem_text(p).split(": ", 1)[-1]]) for p in probs]
+        entries = [Entry(Problem(**p).one_line().split(": ", 1)[0], [Problem(**p).one_line().split(": ", 1)[-1]])
+                   for p in probs]
         return Content("Thư mục chiến dịch có lỗi — bot vẫn chạy theo phiên bản cũ", intro, entries, [
             "Sửa các tệp trên (đúng dòng đã ghi).",
             "Chạy `campaign-bot check` để kiểm tra lại.",

@@ -137,10 +137,8 @@ def problem_dict(p: Problem) -> dict[str, Any]:
 
 
 def problem_text(p: dict[str, Any]) -> str:
-    where = p["file"] + (f":{p['line']}" if p.get("line") else "")
-    what = f"{p['field']}: " if p.get("field") else ""
-    fix = f" → cách sửa: {p['fix']}" if p.get("fix") else ""
-    return f"{where}: {what}{p['message']}{fix}"
+    """A stored problem (see :func:`problem_dict`) on one line."""
+    return Problem(**p).one_line()
 
 
 def _read_state(store: Store) -> dict[str, Any]:

@@ -32,6 +32,10 @@ class Problem:
         text = f"{where}: {what}{self.message}"
         return text + (f"\n    → cách sửa: {self.fix}" if self.fix else "")
 
+    def one_line(self) -> str:
+        """The problem on one line (alerts, status headers): where, what, and the fix after an arrow."""
+        return str(self).replace("\n    → cách sửa: ", " → cách sửa: ")
+
 
 class LoadError(Exception):
     """The campaign folder has problems; nothing was changed."""
