@@ -66,6 +66,7 @@ from bot.store.models import (
     ContentItem,
     Meta,
     MilestoneFiring,
+    PostAction,
     Unit,
     utcnow,
 )
@@ -107,7 +108,9 @@ CURSOR_OVERLAP = 200
 META_AUDIT = "alerts:audit_cursor"
 META_FIRING = "alerts:firing_cursor"
 META_METRICS = "alerts:metrics_failing"
-AUDIT_ACTIONS = ("channel.held", "channel.released", "delivery.failed")
+# action.failed: an edit or a removal of a published post (issue 16) that failed for good is told like a post.
+AUDIT_ACTIONS = ("channel.held", "channel.released", "delivery.failed", "action.failed")
+ACTION_LABELS = {"edit": "sửa bài đã đăng", "repost": "đăng lại bản mới", "remove": "gỡ bài đã đăng"}
 
 
 # --- recording events -----------------------------------------------------------------------
@@ -197,13 +200,18 @@ def _event_from_audit(s: Session, row: AuditLog) -> int:
         unit_id = channel_id.split("/", 1)[0] or None
         return record_event(s, f"audit:{row.id}", row.action, subject=channel_id, unit_id=unit_id, at=row.at,
                             detail={"reason": detail.get("reason"), "fix": detail.get("fix"), "why": detail.get("why")})
-    if row.action == "delivery.failed":
+    if row.action in ("delivery.failed", "action.failed"):
         channel_id = detail.get("channel") or ""
         content_id = detail.get("content")
         item = s.get(ContentItem, content_id) if content_id else None
+        title = item.title if item else None
+        if row.action == "action.failed":
+            act = s.get(PostAction, int(row.subject)) if (row.subject or "").isdigit() else None
+            label = ACTION_LABELS.get(act.action if act else "", "sửa/gỡ bài đã đăng")
+            title = f"{label[:1].upper()}{label[1:]}: {title or content_id or '?'}"
         return record_event(
             s, f"audit:{row.id}", "delivery.failed", subject=channel_id, unit_id=channel_id.split("/", 1)[0] or None,
-            at=row.at, detail={"delivery": row.subject, "content": content_id, "title": item.title if item else None,
+            at=row.at, detail={"delivery": row.subject, "content": content_id, "title": title,
                                "reason": detail.get("reason")},
         )
     return 0

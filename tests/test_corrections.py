@@ -431,3 +431,29 @@ def test_a_new_version_reaches_published_posts_only_once_approved(world) -> None
     run(world, T0 + timedelta(hours=2))
     assert len(graph.edits) == 3 and all(a.updates == 1 for a in zalo.created_articles)
     assert [a.state for a in actions(store)] == ["done"] * 5
+
+
+def test_an_edit_that_fails_for_good_is_told_to_the_people_like_a_failed_post(world) -> None:
+    """Issue 11's alerts cover corrections: the refused edit reaches the office with the platform's words."""
+    from tests.smtp_server import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    try:
+        write(world["ws"], "config/campaign.yaml",
+              campaign_yaml(world["web"].base_url) + "  alerts:\n    to: [bantuyengiao@ldld.example.vn]\n")
+        world["env"].update(CAMPAIGN_SMTP_URL=server.url, CAMPAIGN_MAIL_FROM="campaign-bot@ldld.example.vn")
+        graph, store = world["graph"], world["store"]
+        run(world, T0)
+        target = deliveries(store)["huyen-a/facebook"].platform_post_id
+        graph._posts_by_id[target].by_app = False
+        write(world["ws"], "content/bai.md", story(FIXED))
+        run(world, T0 + timedelta(hours=1))
+        run(world, T0 + timedelta(hours=2))
+        mails = server.inbox.to("bantuyengiao@ldld.example.vn")
+        failed = [m for m in mails if "bị từ chối" in str(m["Subject"])]
+        assert len(failed) == 1, [str(m["Subject"]) for m in mails]
+        text = failed[0].get_body(preferencelist=("plain",)).get_content()
+        assert "Sửa bài đã đăng" in text and "App cannot edit non-app posts" in text
+    finally:
+        server.stop()
