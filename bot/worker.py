@@ -541,87 +541,64 @@ class Worker:
         d.updated_at = now
 
     def claim_next(self, channel_id: str) -> Delivery | PostAction | None:
-        """The channel's next due edit or removal, else its next due delivery, moved to ``sending`` — only
-        while this worker holds the channel, neither the channel nor its platform is paused or held, and
-        nothing of the channel is in ``sending`` (a call in flight, or one settling after an unclear answer)."""
+        """The channel's next due edit or removal, else its next due delivery, moved to ``sending`` (see
+        :meth:`_held_and_idle` for when)."""
         a = self._claim_next_action(channel_id)
         if a is not None or self._actions_only:
             return a
         now = self.clock.now()
-        row = self._row(channel_id)
-        platform_free = self._platform_free(literal(row.platform if row else ""), now)
-        mine = exists().where(
-            ChannelState.channel_id == channel_id,
-            ChannelState.lease_owner == self.owner,
-            ChannelState.status == "active",
-            or_(col(ChannelState.paused_until).is_(None), col(ChannelState.paused_until) <= now),
-        )
-        other = aliased(Delivery)  # not correlated with the delivery being chosen
-        in_flight = exists().where(other.channel_id == channel_id, other.state == DeliveryState.SENDING)
-        acting = exists().where(PostAction.channel_id == channel_id, PostAction.state == DeliveryState.SENDING)
-        mine = and_(mine, ~in_flight, ~acting)
-        if self.postgres:
-            with self.store.session() as s:
-                query = self._next_query(channel_id, now).where(mine, platform_free)
-                d = s.exec(query.with_for_update(skip_locked=True, of=Delivery)).first()
-                if d is None:
-                    return None
-                self._mark_sending(d)
-                s.add(d)
-                self._content[d.id or 0] = s.get(ContentItem, d.content_id)
-        else:
-            for _ in range(3):
-                with self.store.session() as s:
-                    d = s.exec(self._next_query(channel_id, now).where(mine, platform_free)).first()
-                if d is None:
-                    return None
-                if self._claim(d):
-                    self._mark_sending(d)
-                    break
-            else:
-                return None
-        with self._lock:
-            self._sending.add(d.id or 0)
-        return d
+        return self._claim_first(self._next_query(channel_id, now).where(self._held_and_idle(channel_id, now)), Delivery)
 
     def _claim_next_action(self, channel_id: str) -> PostAction | None:
         """Like :meth:`claim_next`, for the channel's edits, reposts and removals (issue 16)."""
         now = self.clock.now()
+        query = self._next_action_query(channel_id, now).where(self._held_and_idle(channel_id, now))
+        return self._claim_first(query, PostAction)  # type: ignore[return-value]
+
+    def _held_and_idle(self, channel_id: str, now: datetime) -> ColumnElement[bool]:
+        """This worker holds the channel, which is active and not paused, its platform is not paused, and
+        nothing of the channel is in ``sending`` (a call in flight, or one settling after an unclear answer)."""
         row = self._row(channel_id)
-        platform_free = self._platform_free(literal(row.platform if row else ""), now)
-        mine = exists().where(
-            ChannelState.channel_id == channel_id,
-            ChannelState.lease_owner == self.owner,
-            ChannelState.status == "active",
-            or_(col(ChannelState.paused_until).is_(None), col(ChannelState.paused_until) <= now),
+        d, a = aliased(Delivery), aliased(PostAction)  # never correlated with the row being chosen
+        return and_(
+            exists().where(
+                ChannelState.channel_id == channel_id,
+                ChannelState.lease_owner == self.owner,
+                ChannelState.status == "active",
+                or_(col(ChannelState.paused_until).is_(None), col(ChannelState.paused_until) <= now),
+            ),
+            ~exists().where(d.channel_id == channel_id, d.state == DeliveryState.SENDING),
+            ~exists().where(a.channel_id == channel_id, a.state == DeliveryState.SENDING),
+            self._platform_free(literal(row.platform if row else ""), now),
         )
-        other = aliased(PostAction)
-        in_flight = or_(
-            exists().where(other.channel_id == channel_id, other.state == DeliveryState.SENDING),
-            exists().where(Delivery.channel_id == channel_id, Delivery.state == DeliveryState.SENDING),
-        )
-        query = self._next_action_query(channel_id, now).where(mine, ~in_flight, platform_free)
+
+    def _claim_first(self, query: Any, model: type[Delivery] | type[PostAction]) -> Delivery | PostAction | None:
+        """Move the first row of ``query`` to ``sending`` under this worker's lease: locked rows skipped on
+        PostgreSQL, a conditional UPDATE (a few tries) on SQLite."""
+        row: Delivery | PostAction | None
         if self.postgres:
             with self.store.session() as s:
-                a = s.exec(query.with_for_update(skip_locked=True, of=PostAction)).first()
-                if a is None:
+                row = s.exec(query.with_for_update(skip_locked=True, of=model)).first()
+                if row is None:
                     return None
-                self._mark_sending(a)
-                s.add(a)
+                self._mark_sending(row)
+                s.add(row)
+                if model is Delivery:
+                    self._content[row.id or 0] = s.get(ContentItem, row.content_id)
         else:
             for _ in range(3):
                 with self.store.session() as s:
-                    a = s.exec(query).first()
-                if a is None:
+                    row = s.exec(query).first()
+                if row is None:
                     return None
-                if self._claim(a):
-                    self._mark_sending(a)
+                if self._claim(row):
+                    self._mark_sending(row)
                     break
             else:
                 return None
         with self._lock:
-            self._acting.add(a.id or 0)
-        return a
+            (self._sending if model is Delivery else self._acting).add(row.id or 0)
+        return row
 
     # --- one run ------------------------------------------------------------------------------
 
