@@ -57,6 +57,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from bot.clock import Clock
 from bot.store.db import Store
 from bot.store.models import (
     AlertEvent,
@@ -694,14 +695,18 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 60 * 2 ** max(0, attempts - 1)))
 
 
-def _claim(store: Store, msg_id: int, owner: str, now: datetime) -> AlertMessage | None:
-    due = or_(
+def _due(now: datetime) -> Any:
+    """A message to send now: waiting and due, or claimed by a process whose lease ran out."""
+    return or_(
         and_(col(AlertMessage.state).in_(("pending", "retry")),
              or_(col(AlertMessage.next_attempt_at).is_(None), col(AlertMessage.next_attempt_at) <= now)),
         and_(AlertMessage.state == "sending", col(AlertMessage.lease_until) < now),
     )
+
+
+def _claim(store: Store, msg_id: int, owner: str, now: datetime) -> AlertMessage | None:
     with store.session() as s:
-        got = s.execute(update(AlertMessage).where(AlertMessage.id == msg_id, due).values(
+        got = s.execute(update(AlertMessage).where(AlertMessage.id == msg_id, _due(now)).values(
             state="sending", lease_owner=owner, lease_until=now + LEASE, attempts=AlertMessage.attempts + 1,
         )).rowcount
         if got != 1:
@@ -718,14 +723,13 @@ def _finish(store: Store, msg: AlertMessage, owner: str, **values: Any) -> None:
 
 
 def send_due(store: Store, env: dict[str, str], now: datetime, owner: str, report: AlertsReport) -> None:
-    """Send what is due, each message claimed by this process alone."""
-    due = or_(
-        and_(col(AlertMessage.state).in_(("pending", "retry")),
-             or_(col(AlertMessage.next_attempt_at).is_(None), col(AlertMessage.next_attempt_at) <= now)),
-        and_(AlertMessage.state == "sending", col(AlertMessage.lease_until) < now),
-    )
+    """Send what is due, each message claimed by this process alone.
+
+    ``now`` is when the pass starts (simulated in the demo); a clock runs on from it, and each claim's
+    lease, retry time and ``sent_at`` read it when they are decided, never a time from before a send."""
+    clock = Clock(now)
     with store.session() as s:
-        ids = s.exec(select(AlertMessage.id).where(due).order_by(col(AlertMessage.id)).limit(MAX_PER_PASS)).all()
+        ids = s.exec(select(AlertMessage.id).where(_due(now)).order_by(col(AlertMessage.id)).limit(MAX_PER_PASS)).all()
     if not ids:
         return
     smtp: SmtpSender | None = None
@@ -749,7 +753,7 @@ def send_due(store: Store, env: dict[str, str], now: datetime, owner: str, repor
                 report.errors.append(f"thư cảnh báo chưa gửi: {smtp_problem}")
                 down.add("smtp")
                 continue
-            msg = _claim(store, msg_id, owner, now)
+            msg = _claim(store, msg_id, owner, clock.now())
             if msg is None:
                 continue  # another process has it
             try:
@@ -760,18 +764,18 @@ def send_due(store: Store, env: dict[str, str], now: datetime, owner: str, repor
                     report.failed += 1
                 else:
                     _finish(store, msg, owner, state="retry", error=str(exc),
-                            next_attempt_at=now + backoff(msg.attempts))
+                            next_attempt_at=clock.now() + backoff(msg.attempts))
                     report.retry += 1
                     down.add(transport)
                 report.errors.append(f"{msg.recipient}: {exc}")
                 continue
             except Exception as exc:  # noqa: BLE001 - a transport bug must not stop the tick
                 _finish(store, msg, owner, state="retry", error=type(exc).__name__,
-                        next_attempt_at=now + backoff(msg.attempts))
+                        next_attempt_at=clock.now() + backoff(msg.attempts))
                 report.retry += 1
                 log.exception("gửi cảnh báo lỗi")
                 continue
-            _finish(store, msg, owner, state="sent", sent_at=now, error=None)
+            _finish(store, msg, owner, state="sent", sent_at=clock.now(), error=None)
             report.sent += 1
     finally:
         if smtp is not None:
