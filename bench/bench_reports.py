@@ -123,13 +123,15 @@ def child(what: str, ws: Path, url: str, out: Path) -> None:
     tracemalloc.start()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     if what == "report":
-        from bot.reports.report import build_report, write_report
+        from bot.reports.report import build_report
+        from bot.reports.report_files import write_report
 
         data = build_report(campaign, store, None, None, NOW)
         write_report(data, out)
         size = sum(data.totals.values())
     else:
-        from bot.reports.preview import build_preview, write_preview
+        from bot.reports.preview import build_preview
+        from bot.reports.preview_pages import write_preview
 
         result = build_preview(campaign, store, {}, NOW, 7)
         write_preview(result, out)
