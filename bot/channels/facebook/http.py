@@ -1,0 +1,287 @@
+"""Facebook: the HTTP side of the Graph API (sessions, one call, rate-limit headers, small helpers).
+
+Where the token travels: POST bodies carry ``access_token`` (and ``appsecret_proof``); GETs carry
+``Authorization: Bearer`` (``appsecret_proof``, an HMAC that reveals neither the token nor the secret,
+goes in the query). Errors are turned into worker decisions by :mod:`bot.channels.facebook.errors`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
+from bot.channels import HoldChannel, RetryLater
+from bot.channels.spec import scrub
+
+log = logging.getLogger("bot.channels.facebook")
+
+DEFAULT_BASE = "https://graph.facebook.com"
+DEFAULT_VERSION = "v24.0"
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 30.0
+
+REQUIRED_PERMISSIONS = ("pages_manage_posts", "pages_read_engagement", "pages_show_list")
+BATCH_MAX = 50
+USAGE_PAUSE_PERCENT = 90
+# Default pauses when the platform gives no estimate: Mixpost (inovector/mixpost ManagesRateLimit)
+# pauses an hour at 90 % of a budget; the platform budgets are rolling windows of 1 h (app) or 24 h (Page).
+DEFAULT_PAGE_PAUSE = 3600.0
+DEFAULT_APP_PAUSE = 900.0
+DEFAULT_USER_PAUSE = 900.0
+# Reconcile searches published_posts from the first attempt minus this margin (clock skew).
+FIND_MARGIN = timedelta(minutes=15)
+FIND_FALLBACK_WINDOW = timedelta(days=2)
+FIND_MAX_PAGES = 20
+# Unpublished photos uploaded for a multi-photo post are reused by a retry while this young.
+MEDIA_REUSE_SECONDS = 6 * 3600
+
+_PAGE_LOCKS: dict[str, threading.Lock] = {}
+_PAGE_LOCKS_GUARD = threading.Lock()
+
+
+def page_lock(page_id: str) -> threading.Lock:
+    """The process-wide lock that keeps at most one post in flight per Page."""
+    with _PAGE_LOCKS_GUARD:
+        lock = _PAGE_LOCKS.get(page_id)
+        if lock is None:
+            lock = _PAGE_LOCKS[page_id] = threading.Lock()
+        return lock
+
+
+def new_session(pool_maxsize: int = 10) -> requests.Session:
+    """A Session to share between channels (connection pooling). Size the pool to the worker threads."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = "campaign-bot"
+    return session
+
+
+def appsecret_proof(token: str, app_secret: str) -> str:
+    """Hex HMAC-SHA256 of the access token keyed by the app secret (Graph API "Securing Requests")."""
+    return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+def normalize_text(text: str | None) -> str:
+    """What two messages must share to be the same post: NFC, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFC", text or "").split())
+
+
+def _usage_percent(entry: Any) -> float:
+    if not isinstance(entry, dict):
+        return 0.0
+    values = [entry.get(k) for k in ("call_count", "total_time", "total_cputime")]
+    return float(max((v for v in values if isinstance(v, int | float)), default=0))
+
+
+def _json_header(headers: Any, name: str) -> Any:
+    raw = headers.get(name) if headers is not None else None
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The rate-limit headers of one answer, reduced to what the worker needs."""
+
+    app_percent: float = 0.0
+    page_percent: float = 0.0
+    regain_seconds: float = 0.0  # estimated_time_to_regain_access, in seconds
+
+    @classmethod
+    def from_headers(cls, headers: Any) -> Usage:
+        app = _usage_percent(_json_header(headers, "X-App-Usage"))
+        page_entries: list[dict[str, Any]] = []
+        page_usage = _json_header(headers, "X-Page-Usage")
+        if isinstance(page_usage, dict):
+            page_entries.append(page_usage)
+        buc = _json_header(headers, "X-Business-Use-Case-Usage")
+        if isinstance(buc, dict):
+            for entries in buc.values():
+                if isinstance(entries, list):
+                    page_entries.extend(e for e in entries if isinstance(e, dict))
+                elif isinstance(entries, dict):
+                    page_entries.append(entries)
+        page = max((_usage_percent(e) for e in page_entries), default=0.0)
+        regain = [e.get("estimated_time_to_regain_access") for e in page_entries]
+        minutes = max((float(m) for m in regain if _is_number(m)), default=0.0)
+        return cls(app_percent=app, page_percent=page, regain_seconds=minutes * 60)
+
+    def advice(self) -> dict[str, float]:
+        """Published.extra keys that ask the worker to pause before the platform throttles."""
+        extra: dict[str, float] = {}
+        if self.page_percent >= USAGE_PAUSE_PERCENT:
+            extra["pause_channel_seconds"] = self.regain_seconds or DEFAULT_PAGE_PAUSE
+        if self.app_percent >= USAGE_PAUSE_PERCENT:
+            extra["pause_app_seconds"] = DEFAULT_APP_PAUSE
+        return extra
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass
+class _Answer:
+    body: Any
+    usage: Usage
+
+
+def _sent_before_failure(exc: requests.exceptions.ConnectionError) -> bool:
+    """Whether a connection error happened after the request may have been sent."""
+    reason: Any = exc.args[0] if exc.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    # Refused, unresolvable, or timed out while connecting: nothing reached the platform.
+    return not isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+def _reason_name(exc: BaseException) -> str:
+    """The innermost cause's class name (e.g. RemoteDisconnected): informative, and free of URLs."""
+    reason: Any = exc
+    for _ in range(5):
+        args = getattr(reason, "args", ())
+        inner = getattr(reason, "reason", None) or next(
+            (a for a in reversed(args) if isinstance(a, BaseException)), None)
+        if inner is None or inner is reason:
+            break
+        reason = inner
+    return type(reason).__name__
+
+
+def _mime(path: Path) -> str:
+    return {
+        ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
+        ".webp": "image/webp", ".bmp": "image/bmp", ".tif": "image/tiff", ".tiff": "image/tiff",
+    }.get(path.suffix.lower(), "application/octet-stream")
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and value != "" else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any, default: float) -> float:
+    try:
+        return float(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+class GraphHttp:
+    """The HTTP half of :class:`~bot.channels.facebook.FacebookChannel` (a mixin: it uses the channel's fields)."""
+
+    def _scrub(self, text: str) -> str:
+        """Remove every secret (and any access_token query value) from a text meant for people."""
+        return scrub(text, (self._token, self._app_token, self._app_secret), limit=None)
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _url(self, path: str) -> str:
+        return f"{self.base}/{self.version}/{path.lstrip('/')}"
+
+    def _proof(self, token: str) -> str | None:
+        return appsecret_proof(token, self._app_secret) if self._app_secret else None
+
+    def _require_token(self) -> str:
+        if not self._token:
+            raise HoldChannel(
+                f"Chưa có Page access token cho Trang {self.page_id}: biến {self.token_env or '(không tên)'} chưa đặt.",
+                fix=f"Đặt Page access token của Trang {self.page_id} vào biến {self.token_env} trong tệp .env.",
+                code="no-token",
+            )
+        return self._token
+
+    def _call(
+        self,
+        method: str,
+        path: str = "",
+        *,
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        files: dict[str, Any] | None = None,
+        creates: bool = False,
+        token: str | None = None,
+        url: str | None = None,
+        need: str = "pages_manage_posts",
+    ) -> _Answer:
+        """One Graph call. Returns the decoded body or raises a classified ChannelError."""
+        token = token or self._require_token()
+        proof = self._proof(token)
+        headers: dict[str, str] = {}
+        if method == "GET":
+            headers["Authorization"] = f"Bearer {token}"
+            params = dict(params or {})
+            if proof:
+                params["appsecret_proof"] = proof
+        else:
+            data = dict(data or {})
+            data["access_token"] = token
+            if proof:
+                data["appsecret_proof"] = proof
+        target = url or self._url(path)
+        shown = urlsplit(target).path
+        started = time.monotonic()
+        try:
+            resp = self.session.request(
+                method, target, params=params, data=data, files=files, headers=headers, timeout=self.timeout
+            )
+        except requests.exceptions.ConnectTimeout:
+            raise RetryLater(
+                f"Không kết nối được tới Facebook ({method} {shown}): quá thời gian chờ kết nối.",
+                maybe_sent=False, code="connect-timeout",
+            ) from None
+        except requests.exceptions.ReadTimeout:
+            raise RetryLater(
+                f"Facebook không trả lời kịp ({method} {shown}, chờ {self.timeout[1]:g} s)"
+                + (": bài có thể đã được đăng, sẽ kiểm tra Trang trước khi gửi lại." if creates else "."),
+                maybe_sent=creates, in_flight=True, code="read-timeout",
+            ) from None
+        except requests.exceptions.ConnectionError as exc:
+            sent = _sent_before_failure(exc)
+            raise RetryLater(
+                f"Mất kết nối tới Facebook ({method} {shown}): {_reason_name(exc)}"
+                + (" sau khi đã gửi yêu cầu." if sent else " trước khi gửi yêu cầu."),
+                maybe_sent=creates and sent, in_flight=sent, code="connection",
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise RetryLater(
+                f"Lỗi gọi Facebook ({method} {shown}): {self._scrub(str(exc))}",
+                maybe_sent=creates, in_flight=True, code="request",
+            ) from None
+        elapsed = (time.monotonic() - started) * 1000
+        log.debug("%s %s %s -> %s (%.0f ms)", self, method, shown, resp.status_code, elapsed)
+        usage = Usage.from_headers(resp.headers)
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if resp.status_code == 200 and not (isinstance(body, dict) and "error" in body):
+            return _Answer(body, usage)
+        raise self._classify(resp.status_code, body, resp.headers, creates=creates, need=need)
+
