@@ -45,10 +45,41 @@ envelope                                          raised
 3, 10, 200–299                                    HoldChannel — grant the named permission
 2635 (deprecated API version)                     HoldChannel — set GRAPH_API_VERSION
 100, 324, 1609005                                 Rejected with the platform's message
-368                                               Rejected, code "368": a person must look at the Page
+368 / 1390008 ("posting too fast")                RetryLater(scope="channel", code "368/1390008"): the
+                                                  Page pauses (regain estimate, else 15 min), then posts
+368 "You've already posted this"                  like 506 (code "368/duplicate")
+368, anything else (a real policy block)          Rejected, code "368": the delivery fails and the Page
+                                                  rests (``spec.get("facebook").rest_after(exc)``, 6 h)
 506 (duplicate)                                   the Page is searched: Published if our post is
                                                   there, else Rejected
 ===============================================  ==================================================
+
+The Graph API as it answers today (issue 18; checked 30/11/2026 with the docs and issues corpora; also in
+../shared/api-notes/graph-api.md):
+
+* ``POST /{page-id}/photos`` takes the post's text in ``caption``; ``message`` is deprecated on that edge
+  (Page Photos reference, https://developers.facebook.com/docs/graph-api/reference/page/photos/, and
+  api-notes D2). Unpublished uploads for an album carry no text; the album's text goes to /feed ``message``.
+* 368 is not always a policy block. Subcode 1390008 is "We limit how often you can post, comment or do
+  other things in a given amount of time…" and Meta's error-handling guide says "wait and retry"
+  (gitroomhq/postiz-app PR #2068, from logged production answers; Graph API "Handling Errors").
+  "You've already posted this. Posting the same content repeatedly on Facebook isn't allowed." comes
+  as 368 with HTTP 400 (arsduo/koala #422): the content is already there, so it is checked against the
+  Page exactly like 506. Everything else under 368 ("deemed abusive", 1346003 …) is a policy block.
+* Calls with a Page token count against Business Use Case limits, not the platform limits
+  (Graph API "Rate Limits", https://developers.facebook.com/docs/graph-api/overview/rate-limiting):
+  the answer carries ``X-Business-Use-Case-Usage: {"<id>": [{"type": "pages", "call_count", "total_cputime",
+  "total_time", "estimated_time_to_regain_access": <minutes>}]}`` and a throttled Page gets code 80001
+  "There have been too many calls to this Page account". ``X-Page-Usage`` is the 2016 page-level header
+  (blog 2016-06-16, restfb #548): read only when no BUC entry came back (:meth:`Usage.from_headers`).
+* Page-post insights: ``post_impressions_unique`` and the other ``*_unique`` impressions metrics were retired
+  on 15/06/2025 and ``post_impressions`` on 15/11/2025, for all versions; "the API will return an invalid
+  metric error" (Pages API "Deprecated Facebook Page Insights Metrics",
+  https://developers.facebook.com/documentation/pages-api/platforminsights/page/deprecated-metrics; blog
+  "Page Insights API Updates" 2025-08-15: impressions are replaced by views). A retired name fails the
+  whole request, not just its own value (trypostit/trypost PR #320: ``post_impressions`` →
+  ``post_media_view``, ``post_impressions_unique`` → ``post_total_media_view_unique``). We ask for those two
+  (views and reach) and drop, for the process, any metric the platform refuses (engagement.py).
 """
 
 from __future__ import annotations

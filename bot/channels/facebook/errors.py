@@ -13,6 +13,8 @@ from bot.channels.facebook.http import (
     Usage,
     _int,
 )
+from bot.channels.facebook.spec import ERRORS
+from bot.channels.spec import Outcome
 
 APP_LIMIT_CODES = {4, 341}
 CHANNEL_LIMIT_CODES = {17, 32, 613} | set(range(80000, 80015))
@@ -58,7 +60,7 @@ class GraphErrors:
         said = f"Facebook báo lỗi {label}: {text}" + (f" — {user_msg}" if user_msg else "")
         if trace:
             said += f" (fbtrace_id {trace})"
-        usage = Usage.from_headers(headers)
+        usage = Usage.from_headers(headers, self.page_id)
 
         if code in APP_LIMIT_CODES:
             return RetryLater(
@@ -93,11 +95,7 @@ class GraphErrors:
         if code == 506:
             return Rejected(f"Facebook báo trùng nội dung với một bài vừa đăng trên Trang. {said}", code="506")
         if code == 368:
-            return Rejected(
-                f"Facebook tạm chặn Trang {self.page_id} vì nghi vi phạm chính sách; bài này không gửi lại. "
-                f"Cần một người kiểm tra Trang (Hộp thư hỗ trợ / Chất lượng Trang). {said}",
-                code="368",
-            )
+            return self._classify_368(sub, text, said, usage)
         if code in REJECT_CODES:
             reason = "ảnh thiếu hoặc không hợp lệ" if code == 324 else "nội dung hoặc tham số không hợp lệ"
             return Rejected(f"Facebook từ chối bài ({reason}). {said}", code=str(code))
@@ -111,6 +109,22 @@ class GraphErrors:
         return RetryLater(
             f"Lỗi Facebook chưa phân loại; sẽ thử lại. {said}",
             maybe_sent=creates, code=str(code) if code is not None else f"http-{status}",
+        )
+
+    def _classify_368(self, sub: int | None, text: str, said: str, usage: Usage) -> ChannelError:
+        """368 means three things today (see spec.ERRORS): too fast, a repeat, or a real policy block."""
+        rule = ERRORS.lookup(368, sub, text)
+        if rule is not None and rule.outcome is Outcome.PAUSE:
+            return RetryLater(
+                f"Facebook báo Trang {self.page_id} đăng quá nhanh; tạm dừng Trang rồi đăng lại. {said}",
+                scope="channel", retry_after=usage.regain_seconds or rule.wait, code=rule.key,
+            )
+        if rule is not None and rule.outcome is Outcome.DUPLICATE:
+            return Rejected(f"Facebook báo bài này đã được đăng trên Trang (nội dung lặp lại). {said}", code=rule.key)
+        return Rejected(
+            f"Facebook tạm chặn Trang {self.page_id} vì nghi vi phạm chính sách; bài này không gửi lại. "
+            f"Cần một người kiểm tra Trang (Hộp thư hỗ trợ / Chất lượng Trang). {said}",
+            code="368",
         )
 
     def _renew_fix(self, sub: int | None) -> str:

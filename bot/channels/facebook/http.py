@@ -108,22 +108,29 @@ class Usage:
     regain_seconds: float = 0.0  # estimated_time_to_regain_access, in seconds
 
     @classmethod
-    def from_headers(cls, headers: Any) -> Usage:
+    def from_headers(cls, headers: Any, page_id: str | None = None) -> Usage:
+        """Read the usage headers; the Business Use Case header (``type: "pages"``) wins over X-Page-Usage.
+
+        Page tokens fall under Business Use Case limits (Graph API "Rate Limits"), whose header is
+        ``{"<id>": [{"type": "pages", "call_count", "total_cputime", "total_time",
+        "estimated_time_to_regain_access": <minutes>}]}``. ``X-Page-Usage`` is the 2016 header: it is read
+        only when no BUC entry for Pages came back.
+        """
         app = _usage_percent(_json_header(headers, "X-App-Usage"))
-        page_entries: list[dict[str, Any]] = []
-        page_usage = _json_header(headers, "X-Page-Usage")
-        if isinstance(page_usage, dict):
-            page_entries.append(page_usage)
+        buc_entries: list[dict[str, Any]] = []
         buc = _json_header(headers, "X-Business-Use-Case-Usage")
         if isinstance(buc, dict):
-            for entries in buc.values():
-                if isinstance(entries, list):
-                    page_entries.extend(e for e in entries if isinstance(e, dict))
-                elif isinstance(entries, dict):
-                    page_entries.append(entries)
-        page = max((_usage_percent(e) for e in page_entries), default=0.0)
-        regain = [e.get("estimated_time_to_regain_access") for e in page_entries]
-        minutes = max((float(m) for m in regain if _is_number(m)), default=0.0)
+            groups = [buc[page_id]] if page_id and page_id in buc else list(buc.values())
+            for entries in groups:
+                items = entries if isinstance(entries, list) else [entries]
+                buc_entries.extend(e for e in items if isinstance(e, dict))
+            pages = [e for e in buc_entries if e.get("type") == "pages"]
+            buc_entries = pages or buc_entries
+        legacy = _json_header(headers, "X-Page-Usage")
+        legacy_entries = [legacy] if isinstance(legacy, dict) else []
+        entries = buc_entries or legacy_entries
+        page = max((_usage_percent(e) for e in entries), default=0.0)
+        minutes = _regain_minutes(buc_entries) or _regain_minutes(legacy_entries)
         return cls(app_percent=app, page_percent=page, regain_seconds=minutes * 60)
 
     def advice(self) -> dict[str, float]:
@@ -134,6 +141,11 @@ class Usage:
         if self.app_percent >= USAGE_PAUSE_PERCENT:
             extra["pause_app_seconds"] = DEFAULT_APP_PAUSE
         return extra
+
+
+def _regain_minutes(entries: list[dict[str, Any]]) -> float:
+    values = [e.get("estimated_time_to_regain_access") for e in entries]
+    return max((float(m) for m in values if _is_number(m)), default=0.0)
 
 
 def _is_number(value: Any) -> bool:
@@ -276,7 +288,7 @@ class GraphHttp:
             ) from None
         elapsed = (time.monotonic() - started) * 1000
         log.debug("%s %s %s -> %s (%.0f ms)", self, method, shown, resp.status_code, elapsed)
-        usage = Usage.from_headers(resp.headers)
+        usage = Usage.from_headers(resp.headers, self.page_id)
         try:
             body = resp.json()
         except ValueError:

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.channels import ChannelError, Post, Published, Rejected, RetryLater
 from bot.channels.facebook.http import MEDIA_REUSE_SECONDS, Usage, _mime, page_lock
+from bot.channels.facebook.spec import DUPLICATE_KEYS
 
 log = logging.getLogger("bot.channels.facebook")
 
@@ -37,7 +38,7 @@ class GraphPublish:
                 else:
                     published = self._publish_feed(message, post.link)
             except Rejected as exc:
-                if exc.code != "506":
+                if exc.code not in DUPLICATE_KEYS:  # 506, and 368 "You've already posted this"
                     raise
                 return self._resolve_duplicate(post, exc)
         log.info("%s: đã đăng %s (delivery %s)", self, published.post_id, post.delivery_id)
@@ -53,7 +54,7 @@ class GraphPublish:
             answer = self._call(
                 "POST",
                 f"{self.page_id}/photos",
-                data={"message": message},
+                data={"caption": message},  # `message` is deprecated on /photos (module header)
                 files={"source": (image.name, fh, _mime(image))},
                 creates=True,
             )
@@ -133,13 +134,13 @@ class GraphPublish:
         except ChannelError:
             raise RetryLater(
                 f"{exc.message} Chưa kiểm tra được Trang; sẽ kiểm tra lại trước khi gửi.",
-                maybe_sent=True, code="506", progress=exc.progress,
+                maybe_sent=True, code=exc.code, progress=exc.progress,
             ) from None
         if found is None:
             raise Rejected(
                 f"{exc.message} Trên Trang không có bài nào của lần gửi này: nội dung trùng với một bài đăng trước đó "
                 "(có thể do người khác đăng). Sửa nội dung nếu vẫn muốn đăng.",
-                code="506",
+                code=exc.code,
             )
         log.info("%s: Facebook báo trùng, bài đã có trên Trang: %s", self, found.post_id)
         return Published(post_id=found.post_id, url=found.url, extra={**found.extra, "duplicate_resolved": True})

@@ -19,6 +19,8 @@ POLICY_BLOCK_REST = 6 * 3600.0
 # 368/1390008 "posting too fast": the Page pauses this long, then goes on (no person needed).
 TOO_FAST_PAUSE = 900.0
 TEXT_MAX = 63206
+# ChannelError codes that mean "the platform already has this": the Page is searched, and the post counted once.
+DUPLICATE_KEYS = frozenset({"506", "368/duplicate"})
 
 
 class FacebookAccount(BaseModel):
@@ -68,6 +70,10 @@ ERRORS = ErrorTable((
     ErrorRule(1609005, J, note="liên kết không đăng được"),
     ErrorRule(506, D, key="506", note="trùng nội dung một bài vừa đăng"),
     ErrorRule(368, J, rest=POLICY_BLOCK_REST, key="368", note="Trang bị chặn tạm vì nghi vi phạm chính sách"),
+    ErrorRule(368, P, subcode=1390008, scope="channel", wait=TOO_FAST_PAUSE, key="368/1390008",
+              note="đăng quá nhanh: tạm dừng Trang rồi đăng tiếp"),
+    ErrorRule(368, D, match="already posted", key="368/duplicate",
+              note="“You've already posted this”: tìm bài trên Trang như #506"),
 ))
 
 

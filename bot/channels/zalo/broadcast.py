@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import select
-
 from bot.channels import HoldChannel, Post, Published, Rejected, RetryLater
 from bot.channels.zalo.errors import (
     BROADCASTS_PER_DAY,
@@ -15,9 +13,8 @@ from bot.channels.zalo.errors import (
     RETRY_ERRORS,
     VN,
     ZaloApiError,
-    _aware,
 )
-from bot.store import AuditLog
+from bot.store import tokens as store_tokens
 
 BROADCAST_NOT_VERIFIED = "OA chưa được xác thực; Zalo chỉ cho OA đã xác thực gửi broadcast"
 
@@ -36,16 +33,12 @@ class ZaloBroadcast:
 
     def _broadcast_log(self, article_id: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
         """This channel's broadcast notes, oldest first; ``at`` is the channel's clock when the note was made."""
-        with self.ctx.store.session() as s:
-            q = select(AuditLog).where(AuditLog.action == "zalo.broadcast", AuditLog.subject == self.row.id)
-            rows = s.exec(q.order_by(AuditLog.id.desc()).limit(1000)).all()  # type: ignore[union-attr]
         out = []
-        for r in reversed(rows):
-            d = dict(r.detail or {})
+        for d, stored_at in store_tokens.notes(self.ctx.store, "zalo.broadcast", self.row.id):
             try:
-                at = datetime.fromisoformat(d["at"]) if d.get("at") else _aware(r.at)
+                at = datetime.fromisoformat(d["at"]) if d.get("at") else stored_at
             except (TypeError, ValueError):
-                at = _aware(r.at)
+                at = stored_at
             d["at"] = at
             if article_id is not None and d.get("article_id") != article_id:
                 continue

@@ -9,14 +9,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import requests
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 
 from bot.channels import NO_HOOKS, HoldChannel, Hooks, RetryLater, fingerprint
 from bot.channels.zalo.errors import (
@@ -26,10 +22,10 @@ from bot.channels.zalo.errors import (
     REFRESH_TTL,
     RENEW_MARGIN_MAX,
     VN,
-    _aware,
     _int,
 )
-from bot.store import AuditLog, ChannelToken
+from bot.store import tokens as store_tokens
+from bot.store.tokens import TokenRow
 from bot.vn import ngay_gio
 
 log = logging.getLogger("bot.channels.zalo")
@@ -41,35 +37,6 @@ _LOCAL_LOCKS_GUARD = threading.Lock()
 def _local_lock(key: str) -> threading.Lock:
     with _LOCAL_LOCKS_GUARD:
         return _LOCAL_LOCKS.setdefault(key, threading.Lock())
-
-
-@dataclass(frozen=True)
-class _Row:
-    """A snapshot of a ChannelToken row (detached from any session)."""
-
-    access_token_enc: str | None
-    refresh_token_enc: str | None
-    access_expires_at: datetime | None
-    refresh_expires_at: datetime | None
-    seed_fingerprint: str | None
-    version: int
-    status: str
-    renewing_since: datetime | None
-    updated_at: datetime | None
-
-    @classmethod
-    def of(cls, t: ChannelToken) -> _Row:
-        return cls(
-            t.access_token_enc,
-            t.refresh_token_enc,
-            _aware(t.access_expires_at),
-            _aware(t.refresh_expires_at),
-            t.seed_fingerprint,
-            t.version,
-            t.status,
-            _aware(t.renewing_since),
-            _aware(t.updated_at),
-        )
 
 
 class ZaloTokens:
@@ -151,12 +118,10 @@ class ZaloTokens:
 
     # -- store access
 
-    def _read(self) -> _Row | None:
-        with self.store.session() as s:
-            t = s.get(ChannelToken, self.channel_id)
-            return _Row.of(t) if t is not None else None
+    def _read(self) -> TokenRow | None:
+        return store_tokens.read_token(self.store, self.channel_id)
 
-    def _load_or_seed(self) -> _Row:
+    def _load_or_seed(self) -> TokenRow:
         """The stored row; created from the seed token, or replaced when the seed in the environment changed."""
         seed = self._seed()
         fp = fingerprint(seed)
@@ -182,24 +147,9 @@ class ZaloTokens:
             renewing_since=None,
             updated_at=now,
         )
-        wrote = False
-        try:
-            with self.store.session() as s:
-                if row is None:
-                    s.add(ChannelToken(channel_id=self.channel_id, version=1, **values))
-                    wrote = True
-                else:
-                    res = s.exec(
-                        update(ChannelToken)
-                        .where(ChannelToken.channel_id == self.channel_id, ChannelToken.version == row.version)
-                        .values(version=row.version + 1, **values)
-                    )
-                    wrote = res.rowcount == 1
-        except IntegrityError:
-            wrote = False  # another process seeded it at the same moment
+        action = "zalo.token.seeded" if row is None else "zalo.token.reseeded"
+        wrote = store_tokens.seed_token(self.store, self.channel_id, row, values, audit=action, fingerprint=fp)
         if wrote:
-            action = "zalo.token.seeded" if row is None else "zalo.token.reseeded"
-            self.store.audit(action, subject=self.channel_id, seed=fp)
             log.info(
                 "%s: refresh token taken from %s (%s)", self.label, self.token_env, "new" if row is None else "replaced"
             )
@@ -209,60 +159,26 @@ class ZaloTokens:
 
     def _seen_seeds(self) -> set[str]:
         """Fingerprints of every seed token this channel has taken (from the audit log)."""
-        with self.store.session() as s:
-            rows = s.exec(
-                select(AuditLog).where(
-                    AuditLog.subject == self.channel_id,
-                    col(AuditLog.action).in_(("zalo.token.seeded", "zalo.token.reseeded")),
-                )
-            ).all()
-        return {str((r.detail or {}).get("seed")) for r in rows if (r.detail or {}).get("seed")}
+        return store_tokens.seen_seeds(self.store, self.channel_id)
 
-    def _claim(self, seen: _Row) -> _Row | None:
+    def _claim(self, seen: TokenRow) -> TokenRow | None:
         """Take the renewal lease: row lock on PostgreSQL, compare-and-set on version everywhere."""
-        now = self.now()
-        with self.store.session() as s:
-            cur = s.exec(
-                select(ChannelToken).where(ChannelToken.channel_id == self.channel_id).with_for_update()
-            ).first()
-            if cur is None or cur.version != seen.version:
-                return None
-            res = s.exec(
-                update(ChannelToken)
-                .where(ChannelToken.channel_id == self.channel_id, ChannelToken.version == seen.version)
-                .values(status="renewing", renewing_since=now, version=seen.version + 1)
-                .execution_options(synchronize_session=False)
-            )
-            if res.rowcount != 1:
-                return None
+        if not store_tokens.claim_renewal(self.store, self.channel_id, seen.version, self.now()):
+            return None
         # read again under the lease: this is the refresh token to use
         row = self._read()
         if row is None or row.version != seen.version + 1 or row.status != "renewing":
             return None
         return row
 
-    def _release(self, claimed: _Row) -> None:
-        with self.store.session() as s:
-            s.exec(
-                update(ChannelToken)
-                .where(ChannelToken.channel_id == self.channel_id, ChannelToken.version == claimed.version)
-                .values(status="ok", renewing_since=None, version=claimed.version + 1)
-            )
+    def _release(self, claimed: TokenRow) -> None:
+        store_tokens.release_renewal(self.store, self.channel_id, claimed.version)
 
-    def _mark_lost(self, claimed: _Row, reason: str) -> bool:
-        with self.store.session() as s:
-            res = s.exec(
-                update(ChannelToken)
-                .where(ChannelToken.channel_id == self.channel_id, ChannelToken.version == claimed.version)
-                .values(status="lost", renewing_since=None, version=claimed.version + 1)
-            )
-            done = res.rowcount == 1
-        if done:
-            self.store.audit("zalo.token.lost", subject=self.channel_id, reason=reason)
-        return done
+    def _mark_lost(self, claimed: TokenRow, reason: str) -> bool:
+        return store_tokens.mark_lost(self.store, self.channel_id, claimed.version, reason)
 
     def _store_pair(
-        self, claimed: _Row, access: str, refresh: str | None, expires_in: int, refresh_in: int | None
+        self, claimed: TokenRow, access: str, refresh: str | None, expires_in: int, refresh_in: int | None
     ) -> bool:
         """Write the new pair, encrypted, in one transaction that retires the old one."""
         now = self.now()
@@ -272,39 +188,27 @@ class ZaloTokens:
             access_expires_at=now + timedelta(seconds=expires_in),
             status="ok",
             renewing_since=None,
-            version=ChannelToken.version + 1,
             updated_at=now,
         )
         if refresh:
             values["refresh_token_enc"] = box.encrypt(refresh)
             values["refresh_expires_at"] = now + (timedelta(seconds=refresh_in) if refresh_in else REFRESH_TTL)
-        with self.store.session() as s:
-            # Only a new seed from the staff (another fingerprint) outranks the pair we now hold: nobody else can
-            # have rotated this chain since our claim, because the platform accepted our refresh token.
-            res = s.exec(
-                update(ChannelToken)
-                .where(
-                    ChannelToken.channel_id == self.channel_id,
-                    ChannelToken.seed_fingerprint == claimed.seed_fingerprint,
-                )
-                .values(**values)
-            )
-            return res.rowcount == 1
+        return store_tokens.store_pair(self.store, self.channel_id, claimed.seed_fingerprint, values)
 
     # -- policy
 
-    def _margin(self, row: _Row) -> timedelta:
+    def _margin(self, row: TokenRow) -> timedelta:
         if row.access_expires_at and row.updated_at and row.access_expires_at > row.updated_at:
             life = row.access_expires_at - row.updated_at
             return min(RENEW_MARGIN_MAX, life / 5)
         return RENEW_MARGIN_MAX
 
-    def _usable(self, row: _Row, now: datetime) -> bool:
+    def _usable(self, row: TokenRow, now: datetime) -> bool:
         return bool(
             row.access_token_enc and row.access_expires_at and row.access_expires_at > now + timedelta(seconds=30)
         )
 
-    def _fresh(self, row: _Row, now: datetime) -> bool:
+    def _fresh(self, row: TokenRow, now: datetime) -> bool:
         if not self._usable(row, now):
             return False
         assert row.access_expires_at is not None
@@ -313,15 +217,7 @@ class ZaloTokens:
         return not (row.refresh_expires_at and row.refresh_expires_at - now <= REFRESH_RENEW_BEFORE)
 
     def _lost_hold(self) -> HoldChannel:
-        reason = None
-        with self.store.session() as s:
-            entry = s.exec(
-                select(AuditLog)
-                .where(AuditLog.action == "zalo.token.lost", AuditLog.subject == self.channel_id)
-                .order_by(AuditLog.id.desc())  # type: ignore[union-attr]
-            ).first()
-            if entry is not None:
-                reason = (entry.detail or {}).get("reason")
+        reason = store_tokens.lost_reason(self.store, self.channel_id)
         return HoldChannel(
             f"{self.label}: mất quyền đăng, refresh token không còn dùng được" + (f" ({reason})" if reason else ""),
             fix=_REAUTHORIZE.format(env=self.token_env),
@@ -382,7 +278,7 @@ class ZaloTokens:
                 f"{self.label}: không lấy được token (tranh chấp kéo dài)", retry_after=30, scope="channel"
             )
 
-    def _renew(self, claimed: _Row, *, uncertain: bool) -> tuple[str, str]:
+    def _renew(self, claimed: TokenRow, *, uncertain: bool) -> tuple[str, str]:
         app_id, secret = self._app()
         refresh = self._decrypt(claimed.refresh_token_enc or "")
         unknown_wait = self.lease.total_seconds() + 5
