@@ -87,6 +87,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import requests
+import urllib3
 
 from bot.channels import ChannelContext, mask
 from bot.channels.facebook.check import GraphCheck
@@ -100,6 +101,7 @@ from bot.channels.facebook.http import (
     DEFAULT_VERSION,
     GraphHttp,
     _float,
+    graph_pool,
     new_session,
 )
 from bot.channels.facebook.publish import GraphPublish
@@ -153,12 +155,16 @@ class FacebookChannel(GraphHttp, GraphErrors, GraphPublish, GraphReconcile, Grap
             _float(env.get("GRAPH_API_CONNECT_TIMEOUT"), DEFAULT_CONNECT_TIMEOUT),
             _float(env.get("GRAPH_API_READ_TIMEOUT"), DEFAULT_READ_TIMEOUT),
         )
+        # The Graph calls go through a urllib3 pool (see http.Transport); a shared transport brings its own.
         if ctx.transport is not None:
             self.session: requests.Session = ctx.transport
             self._own_session = False
         else:
             self.session = new_session(pool_maxsize=4)
             self._own_session = True
+        shared = getattr(self.session, "graph", None)
+        self.pool: urllib3.PoolManager = shared if shared is not None else graph_pool(4)
+        self._own_pool = shared is None
 
     # ------------------------------------------------------------------ printing
 
@@ -170,5 +176,7 @@ class FacebookChannel(GraphHttp, GraphErrors, GraphPublish, GraphReconcile, Grap
     def close(self) -> None:
         if self._own_session:
             self.session.close()
+        elif self._own_pool:
+            self.pool.clear()
 
 
