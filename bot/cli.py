@@ -607,19 +607,13 @@ def channels(obj: Ctx, as_json: bool, release: tuple[str, ...], offline: bool) -
     if warning := env_warning(obj.workspace):
         click.secho(warning, fg="yellow", err=True)
     sync_campaign(obj.campaign, obj.store)
-    with obj.store.session() as s:
-        for cid in release:
-            st = s.get(ChannelState, cid)
-            if st is None:
-                raise click.BadParameter(f"không có kênh '{cid}' (dạng: <mã đơn vị>/<facebook|zalo>)")
-            st.status, st.reason, st.fix, st.held_at, st.token_fingerprint = "active", None, None, None, None
-            st.paused_until = None
-            s.add(st)
-            from bot.store import AuditLog
+    from bot.store.channels import release_hold
 
-            # Read by bot.alerts like the worker's own releases: the people told of the hold hear of the release.
-            s.add(AuditLog(actor="cli", action="channel.released", subject=cid, detail={"why": "mở lại bằng lệnh"}))
-            click.echo(f"Đã mở lại kênh {cid}.")
+    for cid in release:
+        if not release_hold(obj.store, cid, utcnow(), actor="cli", why="mở lại bằng lệnh", clear_pause=True):
+            raise click.BadParameter(f"không có kênh '{cid}' (dạng: <mã đơn vị>/<facebook|zalo>)")
+        click.echo(f"Đã mở lại kênh {cid}.")
+    with obj.store.session() as s:
         rows = s.exec(select(Channel).where(Channel.active)).all()
         states = {st.channel_id: st for st in s.exec(select(ChannelState)).all()}
     ctx = ChannelContext(obj.workspace, obj.store, obj.env, obj.campaign)
