@@ -201,6 +201,26 @@ def _suggest(value: str, known: set[str], where: str = "config/units.yaml") -> s
     close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.5)
     return f"có phải ý bạn là '{close[0]}'?" if close else f"dùng một mã có trong {where}"
 
+
+_last_env: dict[Path, dict[str, str]] = {}
+
+
+def reload_env(workspace: Path, previous: dict[str, str] | None) -> tuple[dict[str, str], list[Problem]]:
+    """The environment for the next pass of `run`: ``.env`` read again, so that a token put there
+    while the bot runs is used at the next minute — or, when it no longer reads (not UTF-8, too
+    large), the last environment that did (else ``previous``), with the problems to tell, like a
+    broken folder."""
+    key = workspace.resolve()
+    try:
+        env = load_env(workspace)
+    except LoadError as exc:
+        kept = _last_env.get(key, previous)
+        if kept is None:
+            raise
+        return kept, exc.problems
+    _last_env[key] = env
+    return env, []
+
 # --- reading each file ----------------------------------------------------------------------
 
 
@@ -485,8 +505,8 @@ def load_campaign(workspace: Path, *, reuse: bool = False) -> Campaign:
                                  "chạy trong thư mục chiến dịch hoặc chỉ ra nó bằng --workspace ĐƯỜNG_DẪN")])
     scan = Scan.take(workspace)
     memo = reloader(workspace) if reuse else Reloader()
+    memo.begin()
     if not (reuse and memo.unchanged(scan)):
-        memo.begin()
         memo.finish(scan, _load(workspace, scan, memo))
     result = memo.result
     # checked at every load: outbox/ is not a campaign file (the bot writes there every minute)
@@ -545,5 +565,7 @@ def _config_hash(workspace: Path, scan: Scan, stories: list[Story]) -> str:
     for p in hashed:
         h.update(p.as_posix().encode())
         h.update(p.read_bytes())
-    return hashlib.sha256((h.hexdigest() + json.dumps(sorted(s.content_hash for s in stories))).encode()).hexdigest()
+    # each story's file name too: a story renamed without an edit is another id (the store retires the old one)
+    stories_part = json.dumps(sorted((s.source, s.content_hash) for s in stories), ensure_ascii=False)
+    return hashlib.sha256((h.hexdigest() + stories_part).encode()).hexdigest()
 
