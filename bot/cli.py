@@ -19,7 +19,7 @@ import click
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot.load import Campaign, LoadError, load_campaign, load_env, resolve_workspace
+from bot.load import Campaign, LoadError, load_campaign, load_env, reload_env, resolve_workspace
 from bot.messages import MOMENT, install_click_vietnamese, setup_logging, yes_no
 from bot.store import Channel, ChannelState, Delivery, DeliveryState, Store, default_url, open_store, utcnow
 from bot.vn import ngay_gio, parse_moment, so
@@ -407,7 +407,10 @@ def run(obj: Ctx, every: int, force_outbox: bool) -> None:
                     click.echo("Một lượt `tick` khác đang chạy; bỏ qua phút này.", err=True)
                     return
                 clean_stale_temp(workspace / "outbox", workspace / ".campaign")  # what a killed pass left (>10 min old)
-                report = run_pass(workspace, obj.store, obj.env, utcnow(), force_outbox=force_outbox, lead=lead)
+                env, env_problems = reload_env(workspace, obj.env)  # .env edited while it runs: used now
+                for problem in env_problems:  # unreadable now: the last good .env is kept, the fix is told
+                    click.secho(f"⚠ {problem.one_line()}", fg="yellow", err=True)
+                report = run_pass(workspace, obj.store, env, utcnow(), force_outbox=force_outbox, lead=lead)
             if report.planned or report.milestones:  # new posts this minute: say if they wait for the morning
                 waiting, until = quiet_waiting(obj.campaign, obj.store, report.at)
                 if waiting:
