@@ -402,3 +402,74 @@ def report_rows(store: Any, campaign: Campaign, start: datetime, end: datetime) 
                      "reason": a.reason or "", "link": links.get(a.delivery_id) or a.target_post_id,
                      "notes": list((a.extra or {}).get("notes", []))})
     return rows
+
+
+# --- what `campaign-bot withdraw | corrections | history` ask for ---------------------------------
+
+
+class UnknownContent(LookupError):
+    """No item with this id in the store (the command says how ids are written)."""
+
+
+def _rolled_back(store: Any, campaign: Campaign, work: Any) -> Any:
+    """``work(session)`` on the synced store, then everything rolled back: a dry run changes nothing."""
+    from bot.store.sync import sync_session
+
+    with Session(store.engine) as s:
+        try:
+            sync_session(s, campaign, actor="dry-run")
+            return work(s)
+        finally:
+            s.rollback()
+
+
+def corrections_due(store: Any, campaign: Campaign, now: datetime, *, apply: bool, actor: str = "cli") -> list[Planned]:
+    """Every post to edit, repost or remove because its item changed; queued when ``apply``."""
+    from bot.store.sync import sync_campaign
+
+    if not apply:
+        return _rolled_back(store, campaign, lambda s: plan_corrections(s, campaign, now, apply=False))
+    sync_campaign(campaign, store)
+    with store.session() as s:
+        return plan_corrections(s, campaign, now, apply=True, actor=actor)
+
+
+def content_source(store: Any, campaign: Campaign, content_id: str) -> str | None:
+    """The item's file in content/ (None for a milestone announcement, which has none)."""
+    from bot.store.sync import sync_campaign
+
+    sync_campaign(campaign, store)
+    with store.session() as s:
+        row = s.get(ContentItem, content_id)
+        if row is None:
+            raise UnknownContent(content_id)
+        return row.source
+
+
+def withdraw(store: Any, campaign: Campaign, content_id: str, reason: str, now: datetime, *, apply: bool,
+             actor: str = "cli") -> list[Planned]:
+    """Withdraw the item in the store (its file is the caller's) and queue the removal of its posts;
+    without ``apply`` only list them, changing nothing. Raises :class:`UnknownContent`."""
+    def work(s: Session) -> list[Planned]:
+        try:
+            withdraw_in_store(s, content_id, reason, now, actor=actor)
+        except KeyError:
+            raise UnknownContent(content_id) from None
+        s.flush()
+        return plan_corrections(s, campaign, now, apply=apply, only=content_id, actor=actor)
+
+    if not apply:
+        return _rolled_back(store, campaign, work)
+    with store.session() as s:
+        return work(s)
+
+
+def content_history(store: Any, content_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The item (title, version, withdrawal) and every post of it; raises :class:`UnknownContent`."""
+    with store.session() as s:
+        row = s.get(ContentItem, content_id)
+        if row is None:
+            raise UnknownContent(content_id)
+        item = {"title": row.title, "version": row.version, "withdrawn": row.withdrawn,
+                "withdrawn_at": row.withdrawn_at}
+        return item, history(s, content_id)
