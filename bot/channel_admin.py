@@ -1,8 +1,8 @@
 """What `campaign-bot channels` reads and changes in the store: the active channels with their hold
 or pause, and the release of a held channel by a person.
 
-Kept apart from the command line so that it talks to no database library; meant to move behind
-bot.store's channel functions (issue 14, item 2) once they exist, with the worker's own release.
+Kept apart from the command line so that it talks to no database library; the release is the
+store's own (:func:`bot.store.channels.release_hold`), the one the worker uses.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel import select
 
-from bot.store import AuditLog, Channel, ChannelState, Store
+from bot.store import Channel, ChannelState, Store
 
 
 @dataclass
@@ -29,24 +29,20 @@ class ChannelRow:
 
 
 def release(store: Store, channel_ids: tuple[str, ...], actor: str = "cli") -> list[str]:
-    """Release held channels; returns the ids that do not exist (nothing is changed for those).
+    """Release held channels (their pause too); returns the ids that do not exist, and then changes nothing.
 
-    Audited as ``channel.released``, read by bot.alerts like the worker's own releases: the people
-    told of the hold hear of the release."""
-    unknown = []
+    Through the store's one release (:func:`bot.store.channels.release_hold`), the same as the worker's
+    when a new token appears: audited as ``channel.released``, so the people told of the hold hear of it."""
+    from bot.store.channels import release_hold
+    from bot.store.models import utcnow
+
     with store.session() as s:
-        for cid in channel_ids:
-            st = s.get(ChannelState, cid)
-            if st is None:
-                unknown.append(cid)
-                continue
-            st.status, st.reason, st.fix, st.held_at, st.token_fingerprint = "active", None, None, None, None
-            st.paused_until = None
-            s.add(st)
-            s.add(AuditLog(actor=actor, action="channel.released", subject=cid, detail={"why": "mở lại bằng lệnh"}))
-        if unknown:
-            s.rollback()
-    return unknown
+        unknown = [cid for cid in channel_ids if s.get(ChannelState, cid) is None]
+    if unknown:
+        return unknown
+    for cid in channel_ids:
+        release_hold(store, cid, utcnow(), actor=actor, why="mở lại bằng lệnh", clear_pause=True)
+    return []
 
 
 def active_channels(store: Store) -> list[ChannelRow]:

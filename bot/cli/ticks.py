@@ -111,6 +111,7 @@ def run(obj: Ctx, every: int, force_outbox: bool) -> None:
 
     from bot.files import clean_stale_temp
     from bot.leader import Leader
+    from bot.load import reload_env
     from bot.pipeline import run_pass
     from bot.reports.status import quiet_waiting
     from bot.store.db import tick_lock
@@ -132,7 +133,10 @@ def run(obj: Ctx, every: int, force_outbox: bool) -> None:
                     click.echo("Một lượt `tick` khác đang chạy; bỏ qua phút này.", err=True)
                     return
                 clean_stale_temp(workspace / "outbox", workspace / ".campaign")  # what a killed pass left (>10 min old)
-                report = run_pass(workspace, obj.store, obj.env, utcnow(), force_outbox=force_outbox, lead=lead)
+                env, env_problems = reload_env(workspace, obj.env)  # .env edited while it runs: used now
+                for problem in env_problems:  # unreadable now: the last good .env is kept, the fix is told
+                    click.secho(f"⚠ {problem.one_line()}", fg="yellow", err=True)
+                report = run_pass(workspace, obj.store, env, utcnow(), force_outbox=force_outbox, lead=lead)
             if report.planned or report.milestones:  # new posts this minute: say if they wait for the morning
                 waiting, until = quiet_waiting(obj.campaign, obj.store, report.at)
                 if waiting:
