@@ -163,15 +163,15 @@ def write_xlsx(path: Path, tables: Sequence[Table], tz: ZoneInfo = TZ, title: st
         sheet.append(head)
         count = 0
         for row in itertools.chain(first, rows):
-            cells = []
+            cells: list[Any] = []
             for value in row:
                 cell_value, number_format = _xlsx_value(value, tz)
-                cell = WriteOnlyCell(sheet, value=cell_value)
-                if isinstance(cell_value, str):
-                    cell.data_type = "s"  # never a formula, whatever the text
                 if number_format:
+                    cell = WriteOnlyCell(sheet, value=cell_value)
                     cell.number_format = number_format
-                cells.append(cell)
+                    cells.append(cell)
+                else:  # text is neutralised (never starts like a formula), so it is written as text
+                    cells.append(cell_value)
             sheet.append(cells)
             count += 1
         if count:

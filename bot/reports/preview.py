@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from bot.channels.spec import is_live
 from bot.load import Campaign
 from bot.metrics import metric_names, subtree_values
 from bot.milestones import step_in_session
@@ -432,7 +433,7 @@ def _mode(campaign: Campaign, env: dict[str, str], channel_id: str, platform: st
     unit = campaign.unit_by_id.get(unit_id)
     token_env = next((ch.token_env for ch in unit.channels if f"{unit_id}/{ch.platform}" == channel_id), None) \
         if unit else None
-    return platform if token_env and env.get(token_env) else "outbox"
+    return platform if is_live(token_env, env) else "outbox"
 
 
 def campaign_checks(campaign: Campaign, env: dict[str, str], states: dict[str, ChannelState]) -> list[Check]:
@@ -448,7 +449,7 @@ def campaign_checks(campaign: Campaign, env: dict[str, str], states: dict[str, C
             f"Quy tắc cột mốc: {so(len(c.milestones.milestones))}",
         ])
     ]
-    missing = [(cid, u, ch) for cid, u, ch in channels if not (ch.token_env and env.get(ch.token_env))]
+    missing = [(cid, u, ch) for cid, u, ch in channels if not is_live(ch.token_env, env)]
     if missing:
         checks.append(Check(
             "info",
@@ -499,7 +500,7 @@ def _layout(p: Preview, env: dict[str, str], states: dict[str, ChannelState]) ->
         st = states.get(cid)
         rows[cid] = GridRow(
             channel_id=cid, unit_id=u.id, unit_name=u.short_name or u.name, level=u.level, platform=ch.platform,
-            mode=ch.platform if ch.token_env and env.get(ch.token_env) else "outbox",
+            mode=ch.platform if is_live(ch.token_env, env) else "outbox",
             held=bool(st and st.status == "held"), cells=[[] for _ in p.dates],
         )
     for c in p.cards:
