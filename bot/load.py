@@ -503,10 +503,10 @@ def load_campaign(workspace: Path, *, reuse: bool = False) -> Campaign:
     if not (workspace / "config").is_dir():
         raise LoadError([Problem(str(workspace), None, None, "không phải thư mục chiến dịch (không có config/)",
                                  "chạy trong thư mục chiến dịch hoặc chỉ ra nó bằng --workspace ĐƯỜNG_DẪN")])
-    scan = Scan.take(workspace)
     memo = reloader(workspace) if reuse else Reloader()
     memo.begin()
-    if not (reuse and memo.unchanged(scan)):
+    if not (reuse and memo.unchanged(workspace)):
+        scan = Scan.take(workspace)
         memo.finish(scan, _load(workspace, scan, memo))
     result = memo.result
     # checked at every load: outbox/ is not a campaign file (the bot writes there every minute)
