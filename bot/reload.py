@@ -142,6 +142,14 @@ class Reloader:
     result: Any = None  # the last Campaign, or the problems of a broken folder
     used: set[str] = field(default_factory=set)  # entries used by the load under way (the others are dropped)
     parsed: int = 0  # files parsed by the last load (for tests and the bench)
+    context: Any = None  # what validation depended on besides the files (the registered platforms)
+
+    def within(self, context: Any) -> None:
+        """Forget everything if validation now depends on something else (a platform registered since)."""
+        if context != self.context:
+            self.entries.clear()
+            self.fingerprint = self.result = None
+            self.context = context
 
     def unchanged(self, workspace: Path) -> bool:
         """Nothing watched changed since the last load: same listing, same stamps (none of them recent
