@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -497,6 +499,9 @@ def _check_milestones(files: _Files, unit_ids: set[str]) -> None:
 # --- the entry point ------------------------------------------------------------------------
 
 
+_reuse_lock = threading.Lock()
+
+
 def load_campaign(workspace: Path, *, reuse: bool = False) -> Campaign:
     """Read and validate the whole campaign folder, or raise LoadError with every problem.
 
@@ -507,13 +512,14 @@ def load_campaign(workspace: Path, *, reuse: bool = False) -> Campaign:
     if not (workspace / "config").is_dir():
         raise LoadError([Problem(str(workspace), None, None, "không phải thư mục chiến dịch (không có config/)",
                                  "chạy trong thư mục chiến dịch hoặc chỉ ra nó bằng --workspace ĐƯỜNG_DẪN")])
-    memo = reloader(workspace) if reuse else Reloader()
-    memo.within(tuple((p.name, id(p)) for p in spec.all_specs()))  # platforms are checked against the registry
-    memo.begin()
-    if not (reuse and memo.unchanged(workspace)):
-        scan = Scan.take(workspace)
-        memo.finish(scan, _load(workspace, scan, memo))
-    result = memo.result
+    with _reuse_lock if reuse else nullcontext():  # one load at a time shares a workspace's memory
+        memo = reloader(workspace) if reuse else Reloader()
+        memo.within(tuple((p.name, id(p)) for p in spec.all_specs()))  # platforms are checked against the registry
+        memo.begin()
+        if not (reuse and memo.unchanged(workspace)):
+            scan = Scan.take(workspace)
+            memo.finish(scan, _load(workspace, scan, memo))
+        result = memo.result
     # checked at every load: outbox/ is not a campaign file (the bot writes there every minute)
     problems = list(result) if isinstance(result, list) else []
     problems += _output_folder_problems(workspace, result.config.media if isinstance(result, Campaign) else
