@@ -102,14 +102,6 @@ def skipped_files(workspace: Path, scan: Any = None) -> list[Problem]:
     return warnings
 
 
-def iter_files(folder: Path, pattern: str) -> list[Path]:
-    """The files of ``folder`` matching ``pattern``, sorted, without hidden files or folders."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob(pattern)
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-
-
 def read_text(raw: bytes) -> str:
     """A story's bytes as the loader reads them: UTF-8, NFC, no BOM (Notepad's "UTF-8 with BOM" would
     hide the opening '---'), newlines as ``\\n`` (what ``Path.read_text`` makes of ``\\r\\n`` and ``\\r``)."""

@@ -46,23 +46,21 @@ from bot.config import (  # noqa: F401 - re-exported: other modules import these
     metric_configs,
     parse_duration,
 )
-from bot.content import STORY_VOCAB, Story, StoryFront, iter_files, load_story, skipped_files  # noqa: F401
+from bot.content import STORY_VOCAB, Story, StoryFront, load_story, skipped_files  # noqa: F401
 from bot.images import ImageProblem
 from bot.reload import Reloader, Scan, reloader
 from bot.yamlfile import LoadError, Located, Problem, model_fields_vocabulary, read_yaml, validate
 
 __all__ = ["Campaign", "LoadError", "Problem", "Story", "load_campaign", "load_env", "resolve_workspace"]
 
-_iter_files = iter_files  # the old private name (bot.lastgood used it)
-
-
-# --- the whole campaign ---------------------------------------------------------------------
-
 # --- the whole campaign ---------------------------------------------------------------------
 
 
 @dataclass
 class Campaign:
+    """The whole campaign folder, valid: what every other part of the bot works from (read-only: the
+    loader may hand the same object to the next tick when nothing changed, see bot.reload)."""
+
     workspace: Path
     config: CampaignConfig
     units: list[UnitConfig]
@@ -98,7 +96,6 @@ class Campaign:
         return None
 
 
-
 def resolve_workspace(path: str | os.PathLike[str] | None) -> Path:
     """``--workspace``, else ``CAMPAIGN_WORKSPACE``, else the current folder."""
     chosen = path or os.environ.get("CAMPAIGN_WORKSPACE") or "."
@@ -127,82 +124,6 @@ def load_env(workspace: Path) -> dict[str, str]:
     values = {k: v for k, v in dotenv_values(path).items() if v is not None}
     values.update(os.environ)
     return values
-
-
-def _crowded_channels(schedules: list[tuple[ScheduleConfig, Located, int]], units: list[UnitConfig],
-                      timezone: str) -> list[Problem]:
-    """Schedules that together give one channel more than one slot per bounds.SLOT_MIN_MINUTES on
-    average over a day (each schedule alone keeps that gap: see ScheduleConfig._cron). Slots of
-    several schedules at the same minute are allowed (the daily cap decides), as long as the day's
-    total stays within 24 × 60 / SLOT_MIN_MINUTES."""
-    if len(schedules) < 2 or len(schedules) > B.SCHEDULES_MAX:
-        return []
-    limit = 24 * 60 // B.SLOT_MIN_MINUTES
-    channels = {(u.id, ch.platform) for u in units for ch in u.channels}
-
-    def reach(sch: ScheduleConfig) -> set[tuple[str, str]]:
-        sel = sch.units
-        ids = ({u.id for u in units} if sel == "all" else set(sel) if isinstance(sel, list)
-               else {u.id for u in units if isinstance(sel, dict) and u.level == sel.get("level")})
-        return {(uid, p) for uid in ids for p in sch.platforms if (uid, p) in channels}
-
-    per_day: list[dict[int, int]] = []
-    for sch, _, _ in schedules:
-        counts: dict[int, int] = {}
-        for minute in B.cron_fire_minutes(sch.cron, timezone):
-            counts[minute // 1440] = counts.get(minute // 1440, 0) + 1
-        per_day.append(counts)
-    signatures: dict[frozenset[int], tuple[str, str]] = {}  # the same set of schedules: checked once
-    reached = [reach(sch) for sch, _, _ in schedules]
-    for channel in sorted(channels):
-        signatures.setdefault(frozenset(i for i, r in enumerate(reached) if channel in r), channel)
-    out: list[Problem] = []
-    for members, (uid, platform) in signatures.items():
-        if len(members) < 2:
-            continue
-        totals: dict[int, int] = {}
-        for i in members:
-            for day, n in per_day[i].items():
-                totals[day] = totals.get(day, 0) + n
-        if totals and max(totals.values()) > limit:
-            first = min(members)
-            sch, loc, index = schedules[first]
-            names = ", ".join(f"'{schedules[i][0].id}'" for i in sorted(members))
-            out.append(loc.problem(("schedules", index, "cron"),
-                                   f"các lịch {names} cho kênh {uid}/{platform} tới {max(totals.values())} khung giờ "
-                                   f"một ngày (tối đa {limit}: một khung giờ mỗi {B.SLOT_MIN_MINUTES} phút)",
-                                   "bớt khung giờ hoặc thu hẹp đơn vị (units:) của một số lịch"))
-    return out
-
-
-def _output_folder_problems(workspace: Path, media: Any) -> list[Problem]:
-    """The folders a tick writes into (outbox/, a media folder inside the workspace) must not lead
-    out of the workspace through a symlink: ``.gitignore``'s ``outbox/`` matches folders only, so
-    such a link can arrive with a shared campaign repository (issue 12)."""
-    from bot.files import escaping_link
-
-    folders = [workspace / "outbox"]
-    folder = media.get("folder") if isinstance(media, dict) else None
-    if isinstance(folder, str) and folder and not Path(folder).expanduser().is_absolute():
-        folders.append(workspace / folder)
-    out: list[Problem] = []
-    for path in folders:
-        bad = escaping_link(path, workspace, depth=1)
-        if bad is not None:
-            try:
-                rel = bad.relative_to(workspace).as_posix()
-            except ValueError:
-                rel = str(bad)
-            out.append(Problem(rel, None, None, "là liên kết (symlink) trỏ ra ngoài thư mục chiến dịch — bot không ghi qua đó",
-                               f"xóa liên kết {rel} (bot sẽ tạo một thư mục thật), hoặc dùng đường dẫn tuyệt đối cho media.folder"))
-    return out
-
-
-def _suggest(value: str, known: set[str], where: str = "config/units.yaml") -> str:
-    import difflib
-
-    close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.5)
-    return f"có phải ý bạn là '{close[0]}'?" if close else f"dùng một mã có trong {where}"
 
 
 _last_env: dict[Path, dict[str, str]] = {}
@@ -494,6 +415,82 @@ def _check_milestones(files: _Files, unit_ids: set[str]) -> None:
         if rule.phase and campaign and rule.phase not in {p.name for p in campaign.campaign.phases}:
             problems.append(loc.problem(("milestones", i, "phase"), f"không có giai đoạn '{rule.phase}'",
                                         "ghi đúng tên một giai đoạn trong config/campaign.yaml"))
+
+
+def _crowded_channels(schedules: list[tuple[ScheduleConfig, Located, int]], units: list[UnitConfig],
+                      timezone: str) -> list[Problem]:
+    """Schedules that together give one channel more than one slot per bounds.SLOT_MIN_MINUTES on
+    average over a day (each schedule alone keeps that gap: see ScheduleConfig._cron). Slots of
+    several schedules at the same minute are allowed (the daily cap decides), as long as the day's
+    total stays within 24 × 60 / SLOT_MIN_MINUTES."""
+    if len(schedules) < 2 or len(schedules) > B.SCHEDULES_MAX:
+        return []
+    limit = 24 * 60 // B.SLOT_MIN_MINUTES
+    channels = {(u.id, ch.platform) for u in units for ch in u.channels}
+
+    def reach(sch: ScheduleConfig) -> set[tuple[str, str]]:
+        sel = sch.units
+        ids = ({u.id for u in units} if sel == "all" else set(sel) if isinstance(sel, list)
+               else {u.id for u in units if isinstance(sel, dict) and u.level == sel.get("level")})
+        return {(uid, p) for uid in ids for p in sch.platforms if (uid, p) in channels}
+
+    per_day: list[dict[int, int]] = []
+    for sch, _, _ in schedules:
+        counts: dict[int, int] = {}
+        for minute in B.cron_fire_minutes(sch.cron, timezone):
+            counts[minute // 1440] = counts.get(minute // 1440, 0) + 1
+        per_day.append(counts)
+    signatures: dict[frozenset[int], tuple[str, str]] = {}  # the same set of schedules: checked once
+    reached = [reach(sch) for sch, _, _ in schedules]
+    for channel in sorted(channels):
+        signatures.setdefault(frozenset(i for i, r in enumerate(reached) if channel in r), channel)
+    out: list[Problem] = []
+    for members, (uid, platform) in signatures.items():
+        if len(members) < 2:
+            continue
+        totals: dict[int, int] = {}
+        for i in members:
+            for day, n in per_day[i].items():
+                totals[day] = totals.get(day, 0) + n
+        if totals and max(totals.values()) > limit:
+            first = min(members)
+            sch, loc, index = schedules[first]
+            names = ", ".join(f"'{schedules[i][0].id}'" for i in sorted(members))
+            out.append(loc.problem(("schedules", index, "cron"),
+                                   f"các lịch {names} cho kênh {uid}/{platform} tới {max(totals.values())} khung giờ "
+                                   f"một ngày (tối đa {limit}: một khung giờ mỗi {B.SLOT_MIN_MINUTES} phút)",
+                                   "bớt khung giờ hoặc thu hẹp đơn vị (units:) của một số lịch"))
+    return out
+
+
+def _output_folder_problems(workspace: Path, media: Any) -> list[Problem]:
+    """The folders a tick writes into (outbox/, a media folder inside the workspace) must not lead
+    out of the workspace through a symlink: ``.gitignore``'s ``outbox/`` matches folders only, so
+    such a link can arrive with a shared campaign repository (issue 12)."""
+    from bot.files import escaping_link
+
+    folders = [workspace / "outbox"]
+    folder = media.get("folder") if isinstance(media, dict) else None
+    if isinstance(folder, str) and folder and not Path(folder).expanduser().is_absolute():
+        folders.append(workspace / folder)
+    out: list[Problem] = []
+    for path in folders:
+        bad = escaping_link(path, workspace, depth=1)
+        if bad is not None:
+            try:
+                rel = bad.relative_to(workspace).as_posix()
+            except ValueError:
+                rel = str(bad)
+            out.append(Problem(rel, None, None, "là liên kết (symlink) trỏ ra ngoài thư mục chiến dịch — bot không ghi qua đó",
+                               f"xóa liên kết {rel} (bot sẽ tạo một thư mục thật), hoặc dùng đường dẫn tuyệt đối cho media.folder"))
+    return out
+
+
+def _suggest(value: str, known: set[str], where: str = "config/units.yaml") -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.5)
+    return f"có phải ý bạn là '{close[0]}'?" if close else f"dùng một mã có trong {where}"
 
 
 # --- the entry point ------------------------------------------------------------------------
