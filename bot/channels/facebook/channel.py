@@ -89,7 +89,7 @@ from typing import Any, ClassVar
 import requests
 import urllib3
 
-from bot.channels import ChannelContext, mask
+from bot.channels import ChannelContext
 from bot.channels.facebook.check import GraphCheck
 from bot.channels.facebook.engagement import GraphEngagement
 from bot.channels.facebook.errors import GraphErrors
@@ -106,6 +106,7 @@ from bot.channels.facebook.http import (
 )
 from bot.channels.facebook.publish import GraphPublish
 from bot.channels.facebook.reconcile import GraphReconcile
+from bot.channels.spec import describe
 from bot.store import Channel as ChannelRow
 
 
@@ -169,7 +170,7 @@ class FacebookChannel(GraphHttp, GraphErrors, GraphPublish, GraphReconcile, Grap
     # ------------------------------------------------------------------ printing
 
     def __str__(self) -> str:
-        return f"facebook://{mask(self._token)}@{self.page_id}"
+        return describe(self.row, {self.token_env: self._token} if self.token_env else {})
 
     __repr__ = __str__
 
