@@ -36,7 +36,13 @@ The API (names kept stable for the loader, the worker, the CLI and the reports):
                                       #    secret_env + CAMPAIGN_SECRET_KEY)
     spec.secret_values(env, token_envs)  # their values, longest first (what scrub() removes)
     spec.scrub(text, secrets)         # THE secret scrubber: secret values and token-like query values
-    spec.describe(channel, env, privacy=True)  # "facebook://…abcd@1234 (Trang Facebook, …)"
+    spec.describe(channel, env, privacy=True)  # "facebook://1001 (Trang Facebook, đơn vị u, FB_T=…abcd, đăng thật)"
+    spec.labels()                     # {"facebook": "Trang Facebook", "zalo": "Zalo OA"} for reports and the CLI
+
+Adding a platform: one package ``bot/channels/<name>/`` whose ``spec.py`` builds a :class:`PlatformSpec`
+and calls :func:`register` (add the module to ``_BUILTINS``), a fake server in ``tests/fakes/`` on the
+shared base (tests/fakes/base.py), and one row in tests/channels/test_contract.py. A platform defined
+outside ``bot/`` registers itself the same way (tests/channels/site_platform.py does).
 
 ``channel`` in :func:`describe` is anything with ``platform``, ``token_env`` and either ``account_id``
 (a store row) or the account field (the loader's channel config); ``unit_id`` and ``id`` are shown
