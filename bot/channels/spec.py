@@ -70,6 +70,7 @@ SCRUB_MIN_LEN = 6
 SCRUB_LIMIT = 2000
 # Token-bearing query parameters that may be echoed by a platform or a library in an error text.
 _QUERY_SECRET = re.compile(r"(access_token|input_token|appsecret_proof|refresh_token|secret_key)=[^&\s'\"]+")
+_BEARER = re.compile(r"(Bearer|OAuth)\s+[A-Za-z0-9._~+/=|-]{8,}")
 
 
 class Outcome(StrEnum):
@@ -287,6 +288,7 @@ def scrub(text: str, secrets: Iterable[str | None] = (), *, limit: int | None = 
         if secret in text:
             text = text.replace(secret, "****")
     text = _QUERY_SECRET.sub(r"\1=****", text)
+    text = _BEARER.sub(r"\1 ****", text)
     return text[:limit] if limit is not None else text
 
 
