@@ -207,8 +207,9 @@ FROM_STORE = {"status", "channels", "milestones", "preview", "report", "tick", "
 
 
 @cli.command()
+@click.option("--check-links", is_flag=True, help="Tải thử từng đường dẫn (link:) của các bài: báo lỗi 4xx/5xx và thiếu ảnh xem trước.")
 @click.pass_obj
-def check(obj: Ctx) -> None:
+def check(obj: Ctx, check_links: bool) -> None:
     """Kiểm tra toàn bộ thư mục chiến dịch (không thay đổi dữ liệu)."""
     from bot.banners import layout_engine_name
 
@@ -244,7 +245,10 @@ def check(obj: Ctx) -> None:
             click.echo(f"  {message}")
     from bot.cli_milestones import check_data_and_env
 
-    if not check_data_and_env(c):  # data/*.csv row by row; a .env readable by others (issue 12)
+    data_ok = check_data_and_env(c)  # data/*.csv row by row; a .env readable by others (issue 12)
+    from bot.links import echo_link_reports
+
+    if not data_ok or (check_links and not echo_link_reports(c)):  # issue 18: fetched only when asked
         sys.exit(1)
 
 

@@ -493,6 +493,12 @@ class StoryFront(Strict):
     tags: Annotated[list[str], *B.short_list(B.LIST_MAX, B.TAG_MAX, "thẻ")] = Field(default_factory=list)
     summary: B.Summary = None
     withdrawn: B.OptShortText = None  # issue 16: the reason; the item is removed everywhere and never planned again
+    # issue 18: a video (a Reel when reel: true; video_frame: the thumbnail's second), a guide's PDF, a link post
+    video: B.OptRelPath = None
+    reel: bool = False
+    video_frame: Annotated[float, Field(ge=0, le=14_400)] | None = None
+    document: B.OptRelPath = None
+    link_post: bool = False
 
 
 @dataclass
@@ -504,6 +510,7 @@ class Story:
     images: list[str]  # workspace-relative paths of photos
     content_hash: str
     located: Located
+    attachments: dict[str, Any] = field(default_factory=dict)  # issue 18: video, document, link post (bot.video)
 
 
 # --- the whole campaign ---------------------------------------------------------------------
@@ -590,7 +597,7 @@ def _split_front_matter(text: str, rel: str) -> tuple[str, str, list[Problem]]:
 
 
 # (folder, the suffix that is read, the suffixes that belong there without being read)
-READ_SUFFIXES = (("content", ".md", IMAGE_SUFFIXES), ("schedules", ".yaml", set()), ("banners", ".yaml", set()))
+READ_SUFFIXES = (("content", ".md", IMAGE_SUFFIXES | {".mp4", ".pdf"}), ("schedules", ".yaml", set()), ("banners", ".yaml", set()))
 
 
 def skipped_files(workspace: Path) -> list[Problem]:
@@ -605,7 +612,8 @@ def skipped_files(workspace: Path) -> list[Problem]:
         for path in sorted(root.glob(pattern)):
             if not path.is_file() or any(p.startswith(".") for p in path.relative_to(workspace).parts):
                 continue
-            if path.suffix == suffix or path.suffix.lower() in also or (folder == "banners" and "assets" in path.parts):
+            if path.suffix == suffix or path.suffix.lower() in also or (folder == "banners" and "assets" in path.parts) \
+                    or path.name == "LICENSE":  # issue 18: the licence note beside sample videos and documents
                 continue
             rel = path.relative_to(workspace).as_posix()
             fix = f"đổi tên tệp thành {path.stem}{suffix}" if path.suffix.lower() in {".md", ".markdown", ".txt", ".yml", ".yaml"} \
@@ -678,15 +686,18 @@ def _load_story(path: Path, workspace: Path, content_dir: Path) -> tuple[Story |
             problems.append(located.problem(fpath, f"ảnh '{value}': {bad.message}", bad.fix))
         else:
             images.append(target.relative_to(workspace.resolve()).as_posix())
+    from bot.video import story_attachments
+
+    attachments, more, stamps = story_attachments(front, path, workspace, content_dir, located)
+    problems += more
     story_id = path.relative_to(content_dir).with_suffix("").as_posix()
     # The photos' size and time too (issue 16): a photo replaced under the same name is a new version of the
     # story (bot.corrections compares the bytes themselves, only for stories whose hash changed).
-    stamps = []
     for rel_image in images:
         st = (workspace / rel_image).stat()
         stamps.append(f"{rel_image}:{st.st_size}:{st.st_mtime_ns}")
     digest = hashlib.sha256((text + "\n".join(stamps)).encode()).hexdigest()
-    return Story(story_id, front, body, rel, images, digest, located), problems
+    return Story(story_id, front, body, rel, images, digest, located, attachments), problems
 
 
 def _load_banners(workspace: Path) -> tuple[dict[str, Any], dict[str, Located], list[Problem]]:
@@ -884,6 +895,10 @@ def load_campaign(workspace: Path) -> Campaign:
         else:
             media, errs = validate(MediaSettings, campaign_file.campaign.media, campaign_loc, ("campaign", "media"))
             problems.extend(errs)
+    for story in stories if media is None else []:  # issue 18: a guide's PDF is published on the media store
+        if story.attachments.get("document"):
+            problems.append(story.located.problem(("document",), "bài có tài liệu nhưng chưa cấu hình nơi đăng tệp (media:)",
+                                                  "thêm khối media: (folder + base_url, hoặc s3 + base_url) vào config/campaign.yaml"))
 
     # --- cross-file checks --------------------------------------------------------------------
     unit_ids: set[str] = set()
