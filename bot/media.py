@@ -534,3 +534,26 @@ def _s3_put_file(store: S3MediaStore, name: str, path: Path, sha: str, ext: str)
         raise MediaUnavailable(f"kho S3 tạm thời lỗi ({code or status})") from None
     except (BotoCoreError, OSError) as exc:
         raise MediaUnavailable(f"không tải được tệp lên kho S3 ({type(exc).__name__})") from None
+
+
+def ensure_document(ctx: Any, post: Any) -> str:
+    """Publish the post's PDF on the campaign's media store before a channel posts its link (issue 18).
+    Media problems become the worker's decisions: a person must act (HoldChannel) or try later."""
+    from bot.channels import HoldChannel, RetryLater
+
+    doc = post.attachments["document"]
+    campaign = ctx.campaign
+    settings = campaign.get("media") if isinstance(campaign, dict) else getattr(campaign, "media", None)
+    try:
+        store = open_media_store(settings, ctx.workspace, env=ctx.env)
+        try:
+            url = publish_file(store, Path(doc["path"]))
+        finally:
+            store.close()
+    except MediaConfigError as exc:
+        raise HoldChannel(exc.message, fix=exc.fix or "sửa khối media: trong config/campaign.yaml", code="media") from None
+    except MediaError as exc:
+        raise RetryLater(f"chưa đăng được tài liệu lên nơi đăng tệp: {exc.message}", retry_after=300, code="media") from None
+    if url != doc["url"]:
+        log.warning("media: %s published as %s, the post links %s", doc["path"], url, doc["url"])
+    return url

@@ -162,7 +162,7 @@ def images_for(content: ContentItem, campaign: Campaign, metrics: dict[str, dict
     banner; a video's chosen frame (``video_frame:``) is its thumbnail; a link post goes without images."""
     photos = [campaign.workspace / p for p in (content.images or ([content.image] if content.image else []))]
     images: list[Path] = []
-    extra = media_images(content, campaign)
+    extra = media_images(content, campaign, metrics)
     if extra is not None:
         return extra
     if wants_banner(content, campaign):
@@ -229,8 +229,11 @@ def attachments_for(content: ContentItem, campaign: Campaign) -> dict[str, Any]:
     return out
 
 
-def media_images(content: ContentItem, campaign: Campaign) -> list[Path] | None:
-    """The images of a story with a document, a chosen video frame or a link post; None for the others."""
+def media_images(content: ContentItem, campaign: Campaign, metrics: dict[str, dict[str, float]] | None = None) -> list[Path] | None:
+    """The images of a story with a document, a video or a link post; None for the others.
+
+    A video's first image is its thumbnail: the chosen frame (``video_frame:``), else the banner, else its
+    first photo, else a frame cut at one second."""
     att = attachments_for(content, campaign)
     cache = campaign.workspace / ".campaign" / "media-cache"
     if att.get("link_post"):
@@ -238,11 +241,16 @@ def media_images(content: ContentItem, campaign: Campaign) -> list[Path] | None:
     if (doc := att.get("document")) is not None:
         from bot.documents import render_cover
 
-        named = [render_banner_for(content, campaign)] if content.banner else []
+        named = [render_banner_for(content, campaign, metrics)] if content.banner else []
         photos = [campaign.workspace / p for p in (content.images or [])]
         return [p for p in named if p is not None] + [render_cover(doc["path"], cache)] + photos
-    if (video := att.get("video")) is not None and video["frame"] is not None:
+    if (video := att.get("video")) is not None:
         from bot.video import thumbnail
 
-        return [thumbnail(video["path"], cache, at=float(video["frame"]), duration=video["duration"])]
+        if video["frame"] is not None:
+            return [thumbnail(video["path"], cache, at=float(video["frame"]), duration=video["duration"])]
+        if wants_banner(content, campaign) and (banner := render_banner_for(content, campaign, metrics)) is not None:
+            return [banner]
+        photos = [campaign.workspace / p for p in (content.images or ([content.image] if content.image else []))]
+        return photos[:1] or [thumbnail(video["path"], cache, duration=video["duration"])]
     return None

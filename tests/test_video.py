@@ -184,3 +184,158 @@ def test_sample_campaign_video_and_document_reach_the_outbox(sample: Path) -> No
     (frame,) = images_for(vitem, c)
     assert frame.name.startswith("frame-")
     json.dumps(video.attachments)  # kept in the store as JSON
+
+
+# --- Facebook: Page video and Reel against the fake Graph API (tests/fakes/graph_video.py) ------------
+
+
+PAGE = "100064000000001"
+
+
+@pytest.fixture
+def graph():
+    from tests.fakes.graph_server import GraphFake
+
+    with GraphFake() as server:
+        server.add_page(PAGE, "Liên đoàn Lao động tỉnh")
+        yield server
+
+
+def fb_channel(graph, tmp_path: Path):  # noqa: ANN201 - FacebookChannel
+    from bot.channels import ChannelContext
+    from bot.channels.facebook import FacebookChannel
+    from bot.store import Channel
+
+    row = Channel(id="u/facebook", unit_id="u", platform="facebook", account_id=PAGE, token_env="FB_TOKEN_U")
+    env = {"FB_TOKEN_U": graph.token_for(PAGE), "GRAPH_API_BASE": graph.base_url}
+    return FacebookChannel(row, ChannelContext(workspace=tmp_path, store=None, env=env))
+
+
+def video_post(clip: Path, *, reel: bool = False, progress: dict | None = None, thumb: Path | None = None,
+               text: str = "VIDEO GIỚI THIỆU\n\nChương trình “1 triệu sáng kiến”.\n\n#1TrieuSangKien"):  # noqa: ANN201
+    from datetime import UTC, datetime
+
+    from bot.channels import Post
+
+    return Post(delivery_id=7, content_id="huong-dan/video", channel_id="u/facebook", unit_id="u", unit_name="LĐLĐ tỉnh",
+                platform="facebook", title="Video giới thiệu", text=text, body="…", images=[thumb] if thumb else [],
+                first_attempt_at=datetime.now(UTC), progress=progress or {},
+                attachments={"video": {"path": clip, "reel": reel, "frame": None, "bytes": clip.stat().st_size,
+                                       "duration": 2.0, "orientation": "vertical" if reel else "horizontal"}})
+
+
+@pytest.fixture
+def quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.channels.facebook_video as fv
+
+    monkeypatch.setattr(fv, "POLL_INTERVAL", 0.05)
+    monkeypatch.setattr(fv, "POLL_IN_ATTEMPT", 2.0)
+
+
+def test_page_video_in_chunks_with_thumbnail_then_ready(graph, clips: dict[str, Path], tmp_path: Path, quick) -> None:
+    from tests.fakes import graph_video
+
+    graph_video.configure(graph, chunk=20_000, processing=0.3)
+    thumb = thumbnail(clips["good"], tmp_path / "c")
+    ch = fb_channel(graph, tmp_path)
+    published = ch.publish(video_post(clips["good"], thumb=thumb))
+    (video,) = graph_video.videos(graph, PAGE)
+    data = clips["good"].read_bytes()
+    assert video.kind == "video" and video.phase == "ready" and video.received == len(data)
+    assert video.digest == __import__("hashlib").sha256(data).hexdigest() and video.chunks >= 2
+    assert video.thumb == thumb.read_bytes() and video.description.startswith("VIDEO GIỚI THIỆU")
+    assert published.post_id == video.id and published.url.endswith(f"/{PAGE}/videos/{video.id}")
+    assert [p.kind for p in graph.posts_for(PAGE)] == ["video"]
+    paths = [s.target.split("?")[0] for s in graph.requests]
+    assert f"/v24.0/{PAGE}/videos" in paths and not any("access_token" in s.target for s in graph.requests)
+
+
+def test_reel_goes_through_video_reels_never_videos(graph, clips: dict[str, Path], tmp_path: Path, quick) -> None:
+    from tests.fakes import graph_video
+
+    ch = fb_channel(graph, tmp_path)
+    published = ch.publish(video_post(clips["reel"], reel=True))
+    (video,) = graph_video.videos(graph, PAGE)
+    assert video.kind == "reel" and video.phase == "ready" and video.received == clips["reel"].stat().st_size
+    assert published.url == f"https://www.facebook.com/reel/{video.id}"
+    paths = [s.target.split("?")[0] for s in graph.requests]
+    assert not any(p.endswith("/videos") for p in paths)
+    assert f"/video-upload/v24.0/{video.id}" in paths
+    rupload = next(s for s in graph.requests if "/video-upload/" in s.target)
+    assert rupload.headers.get("offset") == "0" and rupload.headers.get("Authorization", "").startswith("OAuth ")
+
+
+def test_still_processing_is_a_planned_wait_then_published(graph, clips: dict[str, Path], tmp_path: Path, quick) -> None:
+    from bot.channels import RetryLater
+    from tests.fakes import graph_video
+
+    graph_video.configure(graph, processing=3.0)
+    ch = fb_channel(graph, tmp_path)
+    post = video_post(clips["good"])
+    with pytest.raises(RetryLater) as info:
+        ch.publish(post)
+    assert info.value.wait and info.value.code == "video-processing" and not info.value.maybe_sent
+    saved = info.value.progress["fb_video"]
+    assert saved["phase"] == "finished" and saved["video_id"]
+    import time
+
+    time.sleep(1.2)
+    again = ch.publish(video_post(clips["good"], progress=info.value.progress))
+    assert again.post_id == saved["video_id"] and len(graph_video.videos(graph, PAGE)) == 1
+
+
+def test_processing_failure_is_rejected_with_the_fix(graph, clips: dict[str, Path], tmp_path: Path, quick) -> None:
+    from bot.channels import Rejected
+    from tests.fakes import graph_video
+
+    graph_video.configure(graph, fail_processing=True)
+    with pytest.raises(Rejected) as info:
+        fb_channel(graph, tmp_path).publish(video_post(clips["good"]))
+    assert info.value.code == "video-error" and "H.264" in info.value.message
+
+
+def test_a_broken_transfer_resumes_the_same_session(graph, clips: dict[str, Path], tmp_path: Path, quick) -> None:
+    from bot.channels import RetryLater
+    from tests.fakes import graph_video
+
+    graph_video.configure(graph, chunk=20_000)
+    ch = fb_channel(graph, tmp_path)
+    graph.fail_next(PAGE, code=2, status=500, endpoint="videos", count=1)
+    started = []
+    original = graph_video.execute
+
+    def spy(g, method, endpoint, seg, info, form, files, query):  # noqa: ANN001, ANN202
+        if form.get("upload_phase") == "transfer":
+            started.append(form["start_offset"])
+            if len(started) == 2:
+                raise __import__("tests.fakes.graph_server", fromlist=["GraphError"]).GraphError(2, status=500, is_transient=True)
+        return original(g, method, endpoint, seg, info, form, files, query)
+
+    import tests.fakes.graph_server as gs
+
+    gs.graph_video.execute = spy
+    try:
+        with pytest.raises(RetryLater):  # the start call fails first
+            ch.publish(video_post(clips["good"]))
+        with pytest.raises(RetryLater) as info:  # the second chunk fails
+            ch.publish(video_post(clips["good"]))
+    finally:
+        gs.graph_video.execute = original
+    saved = info.value.progress["fb_video"]
+    assert saved["phase"] == "uploading" and saved["start"] == 20_000
+    published = ch.publish(video_post(clips["good"], progress=info.value.progress))
+    (video,) = graph_video.videos(graph, PAGE)
+    assert published.post_id == video.id == saved["video_id"] and video.received == clips["good"].stat().st_size
+
+
+def test_find_existing_after_a_crash(graph, clips: dict[str, Path], tmp_path: Path, quick) -> None:
+    """Killed before anything was saved: the Page's videos are searched by the post text."""
+    from tests.fakes import graph_video
+
+    ch = fb_channel(graph, tmp_path)
+    assert ch.find_existing(video_post(clips["good"])) is None
+    first = ch.publish(video_post(clips["good"]))
+    found = ch.find_existing(video_post(clips["good"]))
+    assert found is not None and found.post_id == first.post_id
+    assert ch.find_existing(video_post(clips["reel"], reel=True)) is None  # Reels are listed apart
+    assert len(graph_video.videos(graph, PAGE)) == 1

@@ -280,6 +280,7 @@ class FacebookChannel:
 
     def __init__(self, row: ChannelRow, ctx: ChannelContext) -> None:
         self.row = row
+        self.ctx = ctx  # issue 18: the media store for a guide's PDF
         env = ctx.env or {}
         self.page_id = str(row.account_id or "")
         self.token_env = row.token_env or ""
@@ -526,9 +527,19 @@ class FacebookChannel:
                 # A local problem (banner not rendered yet, file moved): retried within the budget.
                 raise RetryLater(f"Không tìm thấy ảnh {image.name} để đăng.", code="no-image")
         self._require_token()
+        if post.attachments.get("document"):  # issue 18: the PDF must be online before the post links to it
+            from bot.media import ensure_document
+
+            ensure_document(self.ctx, post)
         with page_lock(self.page_id):
             try:
-                if len(images) == 1:
+                if post.attachments.get("video"):  # issue 18: a Page video or a Reel
+                    from bot.channels.facebook_video import publish_video
+
+                    published = publish_video(self, post, message)
+                elif post.attachments.get("link_post"):  # issue 18: the link's preview card, no banner
+                    published = self._publish_feed(message, post.link)
+                elif len(images) == 1:
                     published = self._publish_photo(message, images[0])
                 elif images:
                     published = self._publish_album(post, message, images)
@@ -646,6 +657,10 @@ class FacebookChannel:
 
     def find_existing(self, post: Post) -> Published | None:
         """Search the Page's recent posts for this post's text (after a crash or an unclear answer)."""
+        if post.attachments.get("video"):  # issue 18: by the saved video id, else the Page's videos
+            from bot.channels.facebook_video import find_existing_video
+
+            return find_existing_video(self, post)
         wanted = normalize_text(post.text)
         start = post.first_attempt_at or post.created_at
         start = start - FIND_MARGIN if start else datetime.now(UTC) - FIND_FALLBACK_WINDOW
