@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -339,3 +340,77 @@ def test_find_existing_after_a_crash(graph, clips: dict[str, Path], tmp_path: Pa
     assert found is not None and found.post_id == first.post_id
     assert ch.find_existing(video_post(clips["reel"], reel=True)) is None  # Reels are listed apart
     assert len(graph_video.videos(graph, PAGE)) == 1
+
+
+# --- the whole bot: a video story ends as one ready video per Page, also when killed mid-upload ----------
+
+
+def _video_workspace(mini: Path, clip: Path) -> Path:
+    from tests.conftest import REPO
+
+    shutil.copytree(REPO / "banners", mini / "banners")
+    (mini / "content" / "tep").mkdir(exist_ok=True)
+    shutil.copy(clip, mini / "content" / "tep" / "clip.mp4")
+    text = (mini / "config" / "campaign.yaml").read_text(encoding="utf-8")
+    write(mini, "config/campaign.yaml", text + "  media: {folder: .campaign/media, base_url: https://cd.example.vn/m/}\n")
+    for name in ("a", "b", "c", "d", "nhap"):
+        (mini / "content" / f"{name}.md").unlink()
+    write(mini, "content/video.md", story("initiative_story", "tinh", "own", video="tep/clip.mp4", priority="5"))
+    return mini
+
+
+def _tick(ws: Path, env: dict[str, str], now: str) -> subprocess.Popen[bytes]:
+    import sys
+
+    from tests.conftest import REPO
+
+    with (ws.parent / "tick.log").open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "bot", "-v", "--workspace", str(ws), "tick", "--now", now],
+                                env=env, cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_killed_mid_upload_ends_as_one_ready_video(mini: Path, graph, tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    from sqlmodel import select
+
+    from bot.store import Delivery, DeliveryState, open_store
+    from tests.fakes import graph_video
+
+    big = make_video(tmp_path / "big.mp4", seconds=6, size="640x360")  # a few hundred KB: many chunks
+    ws = _video_workspace(mini, big)
+    graph.add_page("1001", "Trang tỉnh")
+    graph_video.configure(graph, chunk=16_000, processing=0.5)
+    env = {**os.environ, "FB_TOKEN_TINH": graph.token_for("1001"), "GRAPH_API_BASE": graph.base_url,
+           "CAMPAIGN_LEASE_SECONDS": "60", "CAMPAIGN_BACKOFF_SECONDS": "0.2"}
+    env.pop("CAMPAIGN_WORKSPACE", None)
+    graph.slow_next(3.0, "1001", endpoint="videos", count=1000)  # every upload call answers late: time to kill
+    proc = _tick(ws, env, "2026-11-26T08:00+07:00")
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        transfers = [v for v in graph_video.videos(graph, "1001") if v.chunks >= 1]
+        if transfers:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    graph.clear_faults()
+    (partial,) = graph_video.videos(graph, "1001")
+    assert partial.phase == "uploading" and partial.received < partial.size  # killed mid-upload
+    for minute in ("08:05", "08:06", "08:07"):  # the lease (60 s of the bot's clock) has run out by 08:05
+        run = _tick(ws, env, f"2026-11-26T{minute}+07:00")
+        assert run.wait(timeout=300) == 0
+    store = open_store(f"sqlite:///{ws / '.campaign' / 'campaign.db'}")
+    try:
+        with store.session() as s:
+            ds = {d.channel_id: d for d in s.exec(select(Delivery)).all()}
+    finally:
+        store.close()
+    ready = [v for v in graph_video.videos(graph, "1001") if v.phase != "uploading"]
+    assert [v.phase for v in ready] == ["ready"], graph_video.videos(graph, "1001")
+    assert [p.kind for p in graph.posts_for("1001")] == ["video"]
+    assert ds["tinh/facebook"].state == DeliveryState.SENT and ds["tinh/facebook"].platform_post_id == ready[0].id
+    assert ready[0].received == big.stat().st_size
+    assert ds["tinh/zalo"].state == DeliveryState.SENT  # no Zalo token: the outbox
