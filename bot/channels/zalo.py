@@ -951,6 +951,10 @@ class ZaloChannel:
         if post.link:
             link = html.escape(post.link, quote=True)
             tail.append(f'<a href="{link}">{link}</a>')
+        from bot.channels.zalo_video import document_block
+
+        if (doc := document_block(post)) is not None:  # issue 18: a guide's PDF
+            tail.append(doc)
         if tail:
             blocks.append({"type": "text", "content": "<p>" + "<br>".join(tail) + "</p>"})
         return {
@@ -979,7 +983,8 @@ class ZaloChannel:
         for _page in range(self.search_pages):
             try:
                 data = self._call(
-                    "GET", "/v2.0/article/getslice", params={"offset": offset, "limit": 10, "type": "normal"}
+                    "GET", "/v2.0/article/getslice",
+                    params={"offset": offset, "limit": 10, "type": "video" if is_video_article(post) else "normal"}
                 )
             except ZaloApiError as err:
                 raise self._classified(err) from None
@@ -1201,8 +1206,16 @@ class ZaloChannel:
                     article_id,
                 )
         if not article_id:
-            image_urls = self._publish_images(post)
-            payload = self.article_payload(post, image_urls)
+            if post.attachments.get("document"):  # issue 18: the PDF is online before the article links to it
+                from bot.media import ensure_document
+
+                ensure_document(self.ctx, post)
+            if post.attachments.get("video"):  # issue 18: a video article, or one linking to the video
+                from bot.channels import zalo_video
+
+                payload = zalo_video.article_payload(self, post, progress)
+            else:
+                payload = self.article_payload(post, self._publish_images(post))
             try:
                 data = self._call("POST", "/v2.0/article/create", body=payload, idempotent=False, progress=progress)
             except ZaloApiError as err:
@@ -1415,6 +1428,13 @@ class ZaloChannel:
 
 
 BROADCAST_NOT_VERIFIED = "OA chưa được xác thực; Zalo chỉ cho OA đã xác thực gửi broadcast"
+
+
+def is_video_article(post: Post) -> bool:
+    """Issue 18: a video story's article is listed under type=video (bot.channels.zalo_video)."""
+    from bot.channels.zalo_video import is_video_article as video
+
+    return video(post)
 
 
 def _seconds_until_morning(local: datetime, *, next_day: bool = False) -> float:
