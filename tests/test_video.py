@@ -345,14 +345,14 @@ def test_find_existing_after_a_crash(graph, clips: dict[str, Path], tmp_path: Pa
 # --- the whole bot: a video story ends as one ready video per Page, also when killed mid-upload ----------
 
 
-def _video_workspace(mini: Path, clip: Path) -> Path:
+def _video_workspace(mini: Path, clip: Path, media_base: str) -> Path:
     from tests.conftest import REPO
 
     shutil.copytree(REPO / "banners", mini / "banners")
     (mini / "content" / "tep").mkdir(exist_ok=True)
     shutil.copy(clip, mini / "content" / "tep" / "clip.mp4")
     text = (mini / "config" / "campaign.yaml").read_text(encoding="utf-8")
-    write(mini, "config/campaign.yaml", text + "  media: {folder: .campaign/media, base_url: https://cd.example.vn/m/}\n")
+    write(mini, "config/campaign.yaml", text + f"  media: {{folder: .campaign/media, base_url: '{media_base}', allow_http: true}}\n")
     for name in ("a", "b", "c", "d", "nhap"):
         (mini / "content" / f"{name}.md").unlink()
     write(mini, "content/video.md", story("initiative_story", "tinh", "own", video="tep/clip.mp4", priority="5"))
@@ -369,143 +369,61 @@ def _tick(ws: Path, env: dict[str, str], now: str) -> subprocess.Popen[bytes]:
                                 env=env, cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT)
 
 
-def test_killed_mid_upload_ends_as_one_ready_video(mini: Path, graph, tmp_path: Path) -> None:
+def test_killed_mid_upload_ends_as_one_ready_video_and_one_article(mini: Path, graph, tmp_path: Path) -> None:
+    """A tick killed (SIGKILL) while the video is uploading; the next ticks end with one ready video on the
+    Page and one video article on the OA, whatever the kill interrupted."""
     import os
     import signal
     import time
 
     from sqlmodel import select
 
+    from bot.secretbox import generate_key
     from bot.store import Delivery, DeliveryState, open_store
-    from tests.fakes import graph_video
+    from tests.fakes import graph_video, zalo_video
+    from tests.fakes.zalo_server import DAY, FakeZalo, StaticServer
 
     big = make_video(tmp_path / "big.mp4", seconds=6, size="640x360")  # a few hundred KB: many chunks
-    ws = _video_workspace(mini, big)
-    graph.add_page("1001", "Trang tỉnh")
-    graph_video.configure(graph, chunk=16_000, processing=0.5)
-    env = {**os.environ, "FB_TOKEN_TINH": graph.token_for("1001"), "GRAPH_API_BASE": graph.base_url,
-           "CAMPAIGN_LEASE_SECONDS": "60", "CAMPAIGN_BACKOFF_SECONDS": "0.2"}
-    env.pop("CAMPAIGN_WORKSPACE", None)
-    graph.slow_next(3.0, "1001", endpoint="videos", count=1000)  # every upload call answers late: time to kill
-    proc = _tick(ws, env, "2026-11-26T08:00+07:00")
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        transfers = [v for v in graph_video.videos(graph, "1001") if v.chunks >= 1]
-        if transfers:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    graph.clear_faults()
-    (partial,) = graph_video.videos(graph, "1001")
-    assert partial.phase == "uploading" and partial.received < partial.size  # killed mid-upload
-    for minute in ("08:05", "08:06", "08:07"):  # the lease (60 s of the bot's clock) has run out by 08:05
-        run = _tick(ws, env, f"2026-11-26T{minute}+07:00")
-        assert run.wait(timeout=300) == 0
-    store = open_store(f"sqlite:///{ws / '.campaign' / 'campaign.db'}")
-    try:
-        with store.session() as s:
-            ds = {d.channel_id: d for d in s.exec(select(Delivery)).all()}
-    finally:
-        store.close()
-    ready = [v for v in graph_video.videos(graph, "1001") if v.phase != "uploading"]
-    assert [v.phase for v in ready] == ["ready"], graph_video.videos(graph, "1001")
-    assert [p.kind for p in graph.posts_for("1001")] == ["video"]
-    assert ds["tinh/facebook"].state == DeliveryState.SENT and ds["tinh/facebook"].platform_post_id == ready[0].id
-    assert ready[0].received == big.stat().st_size
-    assert ds["tinh/zalo"].state == DeliveryState.SENT  # no Zalo token: the outbox
-
-
-# --- Zalo: a video article, or a normal one linking to the video on the media store ----------------------
-
-
-@pytest.fixture
-def zrig(sqlite_store, tmp_path: Path):  # noqa: ANN001, ANN201
-    from tests.fakes.zalo_server import DAY, FakeZalo, StaticServer, ZaloRig
-
-    folder = tmp_path / "www" / "media"
-    folder.mkdir(parents=True)
-    (tmp_path / "ws").mkdir()
-    with FakeZalo() as fake, StaticServer(folder) as web:
-        fake.clock.set(DAY)
-        yield ZaloRig(fake, sqlite_store, tmp_path / "ws", folder, web.base_url)
-
-
-def zalo_video_post(rig, clip: Path, **kw):  # noqa: ANN001, ANN201
-    att = {"video": {"path": clip, "reel": False, "frame": None, "bytes": clip.stat().st_size, "duration": 2.0,
-                     "orientation": "horizontal"}}
-    return rig.post(attachments=att, **kw)
-
-
-@pytest.fixture
-def zquick(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.channels.zalo_video as zv
-
-    monkeypatch.setattr(zv, "VERIFY_DELAYS", (0.01, 0.01))
-
-
-def test_zalo_video_article_after_processing(zrig, clips: dict[str, Path], zquick) -> None:
-    from tests.fakes import zalo_video
-
-    ch = zrig.channel()
-    published = ch.publish(zalo_video_post(zrig, clips["good"]))
-    (art,) = zrig.fake.created_articles
-    (upload,) = zalo_video.uploads(zrig.fake)
-    assert art.payload["type"] == "video" and art.payload["video_id"] == upload.video_id
-    assert upload.size == clips["good"].stat().st_size and art.payload["avatar"] in zrig.fake.fetched_urls
-    assert published.post_id == art.id
-
-
-def test_zalo_still_processing_is_a_planned_wait_and_never_uploads_twice(zrig, clips: dict[str, Path], zquick) -> None:
-    from dataclasses import replace
-
-    from bot.channels import RetryLater
-    from tests.fakes import zalo_video
-
-    zalo_video.configure(zrig.fake, processing_calls=5)
-    ch = zrig.channel()
-    post = zalo_video_post(zrig, clips["good"])
-    with pytest.raises(RetryLater) as info:
-        ch.publish(post)
-    assert info.value.wait and info.value.code == "video-processing" and info.value.progress["zalo_video_token"]
-    published = ch.publish(replace(post, progress=info.value.progress))
-    assert len(zalo_video.uploads(zrig.fake)) == 1 and len(zrig.fake.created_articles) == 1
-    assert published.post_id == zrig.fake.created_articles[0].id
-    found = ch.find_existing(replace(post, progress={}))  # after a crash: found among the video articles
-    assert found is not None and found.post_id == published.post_id
-
-
-def test_zalo_failed_conversion_or_big_file_links_the_video(zrig, clips: dict[str, Path], zquick,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.channels.zalo_video as zv
-    from tests.fakes import zalo_video
-
-    zalo_video.configure(zrig.fake, fail_status=4)
-    ch = zrig.channel()
-    ch.publish(zalo_video_post(zrig, clips["good"]))
-    (art,) = zrig.fake.created_articles
-    assert art.payload["type"] == "normal"
-    texts = " ".join(b.get("content", "") for b in art.payload["body"] if b["type"] == "text")
-    link = zrig.media_base + __import__("hashlib").sha256(clips["good"].read_bytes()).hexdigest()[:32] + ".mp4"
-    assert f'href="{link}"' in texts and "Xem video" in texts
-    assert (zrig.media_folder / link.rsplit("/", 1)[1]).read_bytes() == clips["good"].read_bytes()
-    zalo_video.configure(zrig.fake)
-    monkeypatch.setattr(zv, "ZALO_VIDEO_BYTES_MAX", 1000)  # a file over Zalo's 50 MB: never uploaded to Zalo
-    before = len(zalo_video.uploads(zrig.fake))
-    ch.publish(zalo_video_post(zrig, clips["silent"], delivery_id=2, title="Video lớn"))
-    assert len(zalo_video.uploads(zrig.fake)) == before and zrig.fake.created_articles[-1].payload["type"] == "normal"
-
-
-def test_zalo_document_link_in_the_article(zrig, tmp_path: Path) -> None:
-    from tests.fakes.video_files import make_pdf
-
-    pdf = make_pdf(tmp_path / "hd.pdf")
-    sha = __import__("hashlib").sha256(pdf.read_bytes()).hexdigest()
-    url = zrig.media_base + sha[:32] + ".pdf"
-    ch = zrig.channel()
-    ch.publish(zrig.post(attachments={"document": {"path": pdf, "url": url, "title": "Quy trình", "pages": 2,
-                                                    "pages_text": "2 trang"}}))
-    (art,) = zrig.fake.created_articles
-    texts = " ".join(b.get("content", "") for b in art.payload["body"] if b["type"] == "text")
-    assert f'Quy trình (2 trang): <a href="{url}">' in texts
-    assert (zrig.media_folder / f"{sha[:32]}.pdf").read_bytes() == pdf.read_bytes()  # published before the article
+    media = mini / ".campaign" / "media"
+    media.mkdir(parents=True)
+    with FakeZalo() as zalo, StaticServer(media) as web:
+        zalo.clock.set(DAY)
+        zalo.add_oa("2001", name="LĐLĐ tỉnh")
+        ws = _video_workspace(mini, big, web.base_url)
+        graph.add_page("1001", "Trang tỉnh")
+        graph_video.configure(graph, chunk=16_000, processing=0.5)
+        env = {**os.environ, **zalo.env(ZALO_REFRESH_TINH=zalo.seed_refresh_token("2001"), CAMPAIGN_SECRET_KEY=generate_key(),
+                                        ZALO_TIMEOUT="10"),
+               "FB_TOKEN_TINH": graph.token_for("1001"), "GRAPH_API_BASE": graph.base_url,
+               "CAMPAIGN_LEASE_SECONDS": "60", "CAMPAIGN_BACKOFF_SECONDS": "0.2"}
+        env.pop("CAMPAIGN_WORKSPACE", None)
+        graph.slow_next(3.0, "1001", endpoint="videos", count=1000)  # every upload call answers late: time to kill
+        proc = _tick(ws, env, "2026-11-26T08:00+07:00")
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None:
+            if any(v.chunks >= 1 for v in graph_video.videos(graph, "1001")):
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        graph.clear_faults()
+        (partial,) = graph_video.videos(graph, "1001")
+        assert partial.phase == "uploading" and partial.received < partial.size  # killed mid-upload
+        for minute in ("08:05", "08:06", "08:07", "08:10"):  # the lease (60 s of the bot's clock) has run out by 08:05
+            run = _tick(ws, env, f"2026-11-26T{minute}+07:00")
+            assert run.wait(timeout=300) == 0
+        store = open_store(f"sqlite:///{ws / '.campaign' / 'campaign.db'}")
+        try:
+            with store.session() as s:
+                ds = {d.channel_id: d for d in s.exec(select(Delivery)).all()}
+        finally:
+            store.close()
+        ready = [v for v in graph_video.videos(graph, "1001") if v.phase != "uploading"]
+        assert [v.phase for v in ready] == ["ready"], graph_video.videos(graph, "1001")
+        assert [p.kind for p in graph.posts_for("1001")] == ["video"]
+        assert ds["tinh/facebook"].state == DeliveryState.SENT and ds["tinh/facebook"].platform_post_id == ready[0].id
+        assert ready[0].received == big.stat().st_size
+        (article,) = zalo.visible_articles("2001")
+        assert article.payload["type"] == "video"
+        assert article.payload["video_id"] in {u.video_id for u in zalo_video.uploads(zalo, "2001")}
+        assert ds["tinh/zalo"].state == DeliveryState.SENT and ds["tinh/zalo"].platform_post_id == article.id
