@@ -113,7 +113,7 @@ def make_big(path: Path, mb: int) -> Path:
 
 def upload_big(conn, base_url: str, tokens: dict[str, str], big: str) -> None:
     """In its own process, so ru_maxrss is this upload's peak alone."""
-    import bot.channels.facebook_video as fv
+    import bot.channels.facebook.video as fv
 
     fv.POLL_INTERVAL = 0.05
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

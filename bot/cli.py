@@ -19,7 +19,7 @@ import click
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot.load import Campaign, LoadError, load_campaign, load_env, resolve_workspace
+from bot.load import Campaign, LoadError, load_campaign, load_env, reload_env, resolve_workspace
 from bot.messages import MOMENT, install_click_vietnamese, setup_logging, yes_no
 from bot.store import Channel, ChannelState, Delivery, DeliveryState, Store, default_url, open_store, utcnow
 from bot.vn import ngay_gio, parse_moment, so
@@ -411,7 +411,10 @@ def run(obj: Ctx, every: int, force_outbox: bool) -> None:
                     click.echo("Một lượt `tick` khác đang chạy; bỏ qua phút này.", err=True)
                     return
                 clean_stale_temp(workspace / "outbox", workspace / ".campaign")  # what a killed pass left (>10 min old)
-                report = run_pass(workspace, obj.store, obj.env, utcnow(), force_outbox=force_outbox, lead=lead)
+                env, env_problems = reload_env(workspace, obj.env)  # .env edited while it runs: used now
+                for problem in env_problems:  # unreadable now: the last good .env is kept, the fix is told
+                    click.secho(f"⚠ {problem.one_line()}", fg="yellow", err=True)
+                report = run_pass(workspace, obj.store, env, utcnow(), force_outbox=force_outbox, lead=lead)
             if report.planned or report.milestones:  # new posts this minute: say if they wait for the morning
                 waiting, until = quiet_waiting(obj.campaign, obj.store, report.at)
                 if waiting:
@@ -611,19 +614,13 @@ def channels(obj: Ctx, as_json: bool, release: tuple[str, ...], offline: bool) -
     if warning := env_warning(obj.workspace):
         click.secho(warning, fg="yellow", err=True)
     sync_campaign(obj.campaign, obj.store)
-    with obj.store.session() as s:
-        for cid in release:
-            st = s.get(ChannelState, cid)
-            if st is None:
-                raise click.BadParameter(f"không có kênh '{cid}' (dạng: <mã đơn vị>/<facebook|zalo>)")
-            st.status, st.reason, st.fix, st.held_at, st.token_fingerprint = "active", None, None, None, None
-            st.paused_until = None
-            s.add(st)
-            from bot.store import AuditLog
+    from bot.store.channels import release_hold
 
-            # Read by bot.alerts like the worker's own releases: the people told of the hold hear of the release.
-            s.add(AuditLog(actor="cli", action="channel.released", subject=cid, detail={"why": "mở lại bằng lệnh"}))
-            click.echo(f"Đã mở lại kênh {cid}.")
+    for cid in release:
+        if not release_hold(obj.store, cid, utcnow(), actor="cli", why="mở lại bằng lệnh", clear_pause=True):
+            raise click.BadParameter(f"không có kênh '{cid}' (dạng: <mã đơn vị>/<facebook|zalo>)")
+        click.echo(f"Đã mở lại kênh {cid}.")
+    with obj.store.session() as s:
         rows = s.exec(select(Channel).where(Channel.active)).all()
         states = {st.channel_id: st for st in s.exec(select(ChannelState)).all()}
     ctx = ChannelContext(obj.workspace, obj.store, obj.env, obj.campaign)

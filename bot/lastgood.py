@@ -10,8 +10,10 @@ How the last good version is kept (decided for issue 11):
 - On every successful load whose ``config_hash`` differs from the newest snapshot, a
   :class:`~bot.store.models.CampaignVersion` row stores the **raw text of every campaign file**
   (``config/*.yaml``, ``schedules/*.yaml``, ``banners/*.yaml``, ``content/**/*.md``) with its
-  relative path, the campaign's hash and the time it was loaded. The texts are read before and
-  after the load and compared, so a file edited during the load is not snapshotted half-way.
+  relative path, the campaign's hash and the time it was loaded. The texts are read after the load
+  and each is compared with the hash of the bytes the load parsed (bot.reload keeps them), so a
+  file edited during the load is not snapshotted half-way. A minute where nothing changed reads no
+  text at all: the loader only lists the folder (issue 15).
   Only the newest :data:`KEEP_VERSIONS` rows are kept.
 - On a failed load the Campaign is **rebuilt from the snapshot texts**, not from the broken
   folder: the texts are written to a temporary folder and loaded by the ordinary loader, then the
@@ -38,7 +40,9 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.load import Campaign, LoadError, Problem, _iter_files, load_campaign
+from bot.content import iter_files as _iter_files
+from bot.load import Campaign, LoadError, Problem, load_campaign
+from bot.reload import digest_of, reloader
 from bot.store.db import Store
 from bot.store.models import CampaignVersion, Meta, utcnow
 from bot.vn import ngay_gio
@@ -257,28 +261,48 @@ def load_running(workspace: Path, store: Store, now: datetime | None = None, *, 
     """
     now = now or utcnow()
     workspace = workspace.resolve()
-    before = read_texts(workspace)
     try:
-        campaign = load_campaign(workspace)
+        # files unchanged since the last load of this process are not parsed again (bot.reload)
+        campaign = load_campaign(workspace, reuse=True)
     except LoadError as exc:
         return _on_failure(workspace, store, exc.problems, now, record)
-    after = read_texts(workspace)
     state = _read_state(store)
-    version: CampaignVersion | None = None
+    newest = latest_version(store)
+    version = newest if newest is not None and newest.config_hash == campaign.config_hash else None
     new = False
-    if record and before is not None and before == after:
-        newest = latest_version(store)
-        version = save_version(store, campaign, before, now)
+    if record and version is None and (texts := texts_as_loaded(workspace)) is not None:
+        version = save_version(store, campaign, texts, now)
         new = newest is None or newest.id != version.id
-    else:
-        newest = latest_version(store)
-        version = newest if newest is not None and newest.config_hash == campaign.config_hash else None
     if record and state.get("ok") is False:
         _mark_valid(store, state, version, now)
     folder = FolderState(ok=True, incident=int(state.get("incident", 0)),
                          version_id=version.id if version else None,
                          version_loaded_at=version.loaded_at if version else now)
     return Running(campaign, folder, [], new)
+
+
+def texts_as_loaded(workspace: Path) -> dict[str, str] | None:
+    """The texts of the campaign files exactly as the last load of ``workspace`` read them, or None if
+    one changed since (or appeared, or went): a version is only kept when it is the one that loaded.
+
+    Read only when a new version is to be kept, never on a minute where nothing changed."""
+    texts = read_texts(workspace)
+    if texts is None:
+        return None
+    memo = reloader(workspace)
+    wanted = {key for key in memo.entries if Path(key).is_relative_to(workspace)}
+    seen: set[str] = set()
+    for rel, text in texts.items():
+        key = str(workspace / rel)
+        digest = memo.digest(key)
+        if digest is None:
+            if Path(rel).name.lower() == "readme.md":
+                continue  # kept with the texts, never loaded
+            return None  # a file the load did not read
+        if digest != digest_of(text.encode("utf-8")):
+            return None
+        seen.add(key)
+    return texts if seen == wanted else None
 
 
 def _on_failure(workspace: Path, store: Store, problems: list[Problem], now: datetime, record: bool) -> Running:

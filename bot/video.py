@@ -325,21 +325,25 @@ def _float(value: Any) -> float:
 # --- a story's attachments at load (called by bot.load._load_story) ---------------------------------
 
 
-def story_attachments(front: Any, path: Path, workspace: Path, content_dir: Path, located: Any) -> tuple[dict[str, Any], list[Any], list[str]]:
+def story_attachments(front: Any, path: Path, workspace: Path, content_dir: Path,
+                      located: Any) -> tuple[dict[str, Any], list[Any], list[str], list[Path]]:
     """Check ``video:``/``reel:``/``video_frame:``, ``document:`` and ``link:``/``link_post:`` of one story.
 
     Returns the attachments as a JSON-able dict (kept with the item in the store, offered to banners),
-    the problems (file:line and fix, as :class:`bot.yamlfile.Problem`), and the attached files'
-    stamps (path:size:mtime), so that a video or a PDF replaced under the same name is a new version."""
+    the problems (file:line and fix, as :class:`bot.yamlfile.Problem`), the attached files' stamps
+    (path:size:mtime), so that a video or a PDF replaced under the same name is a new version, and every
+    file named (for bot.reload, which parses the story again when one of them changes)."""
     from bot.documents import DocumentInfo, banner_data, check_document
     from bot.links import link_problem
 
     out: dict[str, Any] = {}
     problems: list[Any] = []
     stamps: list[str] = []
+    deps: list[Path] = []
 
     def target_of(key: str, value: str, suffix: str, what: str) -> Path | None:
         target = (path.parent / value).resolve()
+        deps.append(target)
         if not target.is_relative_to(content_dir.resolve()):
             problems.append(located.problem((key,), f"{what} '{value}' nằm ngoài thư mục content/",
                                             f"đặt {what} trong content/ và ghi đường dẫn tương đối tới bài"))
@@ -406,7 +410,7 @@ def story_attachments(front: Any, path: Path, workspace: Path, content_dir: Path
                                             "bỏ dòng link_post (đường dẫn vẫn được ghi trong bài)"))
         else:
             out["link_post"] = True
-    return out, problems, stamps
+    return out, problems, stamps, deps
 
 
 def _reel_only(target: Path, problem: VideoProblem) -> bool:

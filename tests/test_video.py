@@ -227,7 +227,7 @@ def video_post(clip: Path, *, reel: bool = False, progress: dict | None = None, 
 
 @pytest.fixture
 def quick(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.channels.facebook_video as fv
+    import bot.channels.facebook.video as fv
 
     monkeypatch.setattr(fv, "POLL_INTERVAL", 0.05)
     monkeypatch.setattr(fv, "POLL_IN_ATTEMPT", 2.0)

@@ -2,7 +2,7 @@
 
 Real files, never hand-written bytes: the checks in bot.video and bot.documents read them with the
 same ffprobe and PDFium that read the staff's files. ``python -m tests.fakes.video_files`` rewrites
-the sample campaign's two files (content/huong-dan/tep/, CC0; see the LICENSE note beside them).
+the sample campaign's two files (content/huong-dan/tep/, CC0; see the README.md beside them).
 """
 
 from __future__ import annotations

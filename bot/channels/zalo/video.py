@@ -24,6 +24,7 @@ from typing import Any
 import requests
 
 from bot.channels import HoldChannel, Post, Rejected, RetryLater
+from bot.channels.zalo.errors import ZaloApiError
 from bot.video import ZALO_VIDEO_BYTES_MAX
 from bot.vn import nfc
 
@@ -93,8 +94,6 @@ def _upload_and_verify(ch: Any, path: Path, progress: dict[str, Any]) -> str | N
         progress["zalo_video_token"] = token
     delays = list(VERIFY_DELAYS)
     while True:
-        from bot.channels.zalo import ZaloApiError
-
         try:
             data = ch._call("GET", VERIFY, params={"token": token}, progress=progress)
         except ZaloApiError as err:
@@ -120,8 +119,6 @@ def _upload_and_verify(ch: Any, path: Path, progress: dict[str, Any]) -> str | N
 
 def _upload(ch: Any, path: Path, progress: dict[str, Any]) -> dict[str, Any]:
     """The multipart upload (at most 50 MB, so requests' in-memory encoding stays bounded)."""
-    from bot.channels.zalo import ZaloApiError
-
     token, _ = ch.tokens.access_token()
     try:
         with path.open("rb") as fh:

@@ -21,16 +21,19 @@ bytes are streamed from the open file by requests.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-import requests
+import urllib3
+from urllib3.exceptions import HTTPError
 
 from bot.channels import ChannelError, Post, Published, Rejected, RetryLater
+from bot.channels.facebook.http import DEFAULT_BASE, _mime, normalize_text
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bot.channels.facebook")
 
 VIDEO_BASE = "https://graph-video.facebook.com"
 RUPLOAD_BASE = "https://rupload.facebook.com"
@@ -45,8 +48,6 @@ FIND_LIMIT = 50  # videos read back when searching the Page after a crash
 
 def _bases(ch: Any) -> tuple[str, str]:
     """graph-video and rupload hosts; a test or proxy base (GRAPH_API_BASE) serves all three."""
-    from bot.channels.facebook import DEFAULT_BASE
-
     if ch.base != DEFAULT_BASE:
         return ch.base, ch.base
     return VIDEO_BASE, RUPLOAD_BASE
@@ -162,19 +163,20 @@ def _rupload(ch: Any, path: Path, state: dict[str, Any], size: int) -> None:
     url = f"{rupload_base}/video-upload/{ch.version}/{state['video_id']}"
     token = ch._require_token()
     headers = {"Authorization": f"OAuth {token}", "offset": str(state["offset"]), "file_size": str(size),
-               "Content-Type": "application/octet-stream"}
+               "Content-Type": "application/octet-stream", "Content-Length": str(size - state["offset"])}
     with path.open("rb") as fh:
         fh.seek(state["offset"])
-        try:
-            resp = ch.session.post(url, data=fh, headers=headers, timeout=(ch.timeout[0], max(ch.timeout[1], 120.0)))
-        except requests.exceptions.RequestException as exc:
+        try:  # urllib3 sends a file body in blocks as it reads it
+            resp = ch.pool.request("POST", url, body=fh, headers=headers, retries=False, redirect=False, chunked=False,
+                                   timeout=urllib3.Timeout(connect=ch.timeout[0], read=max(ch.timeout[1], 120.0)))
+        except (HTTPError, OSError) as exc:
             raise RetryLater(f"Mất kết nối khi tải Reel lên Facebook ({type(exc).__name__}).", code="rupload") from None
     try:
-        body = resp.json()
+        body = json.loads(resp.data) if resp.data else None
     except ValueError:
         body = None
-    if resp.status_code != 200 or (isinstance(body, dict) and "error" in body):
-        raise ch._classify(resp.status_code, body, resp.headers, creates=False, need="pages_manage_posts")
+    if resp.status != 200 or (isinstance(body, dict) and "error" in body):
+        raise ch._classify(resp.status, body, resp.headers, creates=False, need="pages_manage_posts")
     state["offset"] = size
 
 
@@ -233,8 +235,6 @@ def find_existing_video(ch: Any, post: Post) -> Published | None:
 
     By the saved video id first; else (killed before anything was saved) among the Page's recent videos
     or Reels, by the post text as description. A video found still processing is a planned wait."""
-    from bot.channels.facebook import normalize_text
-
     state: dict[str, Any] = dict((post.progress or {}).get("fb_video") or {})
     if state.get("video_id"):
         status = _status(ch, state["video_id"])
@@ -268,5 +268,11 @@ def _offset(value: Any) -> int:
         return 0
 
 
-def _mime(path: Path) -> str:
-    return "image/png" if path.suffix.lower() == ".png" else "image/jpeg"
+class GraphVideo:
+    """The video half of :class:`~bot.channels.facebook.FacebookChannel` (a mixin)."""
+
+    def _publish_video(self, post: Post, message: str) -> Published:
+        return publish_video(self, post, message)
+
+    def _find_existing_video(self, post: Post) -> Published | None:
+        return find_existing_video(self, post)
