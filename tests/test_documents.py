@@ -98,3 +98,73 @@ def test_publish_file_to_s3(tmp_path: Path) -> None:
         obj = store.client.get_object(Bucket="media", Key=key)
         assert obj["Body"].read() == pdf.read_bytes() and obj["ContentType"] == "application/pdf"
         assert publish_file(store, pdf) == url
+
+
+def test_facebook_document_post_publishes_the_pdf_first_then_cover_and_link(tmp_path: Path) -> None:
+    """The PDF is on the media store before the post that links to it; the post is the cover with the text."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from bot.channels import ChannelContext, Post
+    from bot.channels.facebook import FacebookChannel
+    from bot.store import Channel
+    from tests.fakes.graph_server import GraphFake
+
+    pdf = make_pdf(tmp_path / "hd.pdf", pages=2, title="Quy trình")
+    sha = hashlib.sha256(pdf.read_bytes()).hexdigest()
+    media = {"folder": str(tmp_path / "media"), "base_url": "https://cd.example.vn/m/"}
+    url = file_url(media, sha, ".pdf")
+    cover = render_cover(pdf, tmp_path / "cache")
+    with GraphFake() as fake:
+        fake.add_page("1001", "Trang tỉnh")
+        row = Channel(id="u/facebook", unit_id="u", platform="facebook", account_id="1001", token_env="FB_TOKEN_U")
+        env = {"FB_TOKEN_U": fake.token_for("1001"), "GRAPH_API_BASE": fake.base_url}
+        ch = FacebookChannel(row, ChannelContext(workspace=tmp_path, store=None, env=env,
+                                                 campaign=SimpleNamespace(media=media)))
+        text = f"TÀI LIỆU\n\n📄 Quy trình (2 trang): {url}"
+        post = Post(delivery_id=1, content_id="huong-dan/tl", channel_id="u/facebook", unit_id="u", unit_name="LĐLĐ",
+                    platform="facebook", title="Tài liệu", text=text, body="…", images=[cover],
+                    first_attempt_at=datetime.now(UTC),
+                    attachments={"document": {"path": pdf, "url": url, "title": "Quy trình", "pages": 2,
+                                              "pages_text": "2 trang"}})
+        ch.publish(post)
+        (photo,) = fake.photos("1001")
+        assert photo.data == cover.read_bytes() and url in photo.caption
+        assert (tmp_path / "media" / f"{sha[:32]}.pdf").read_bytes() == pdf.read_bytes()
+
+
+def test_facebook_link_post_carries_the_link_and_no_banner(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from bot.channels import ChannelContext, Post
+    from bot.channels.facebook import FacebookChannel
+    from bot.store import Channel
+    from tests.fakes.graph_server import GraphFake
+
+    banner = tmp_path / "b.png"
+    Image.new("RGB", (120, 63), "red").save(banner)
+    with GraphFake() as fake:
+        fake.add_page("1001", "Trang tỉnh")
+        row = Channel(id="u/facebook", unit_id="u", platform="facebook", account_id="1001", token_env="FB_TOKEN_U")
+        ch = FacebookChannel(row, ChannelContext(workspace=tmp_path, store=None,
+                                                 env={"FB_TOKEN_U": fake.token_for("1001"), "GRAPH_API_BASE": fake.base_url}))
+        base = dict(channel_id="u/facebook", unit_id="u", unit_name="LĐLĐ", platform="facebook", title="Tin",
+                    body="…", link="https://congdoan.example.vn/tin/1", first_attempt_at=datetime.now(UTC))
+        ch.publish(Post(delivery_id=1, content_id="tin/1", text="TIN MỘT", attachments={"link_post": True}, **base))
+        ch.publish(Post(delivery_id=2, content_id="tin/2", text="TIN HAI", images=[banner], **base))
+        first, second = fake.posts_for("1001")
+        assert first.kind == "feed" and first.link == "https://congdoan.example.vn/tin/1" and not first.images
+        assert second.kind == "photo" and second.link is None  # with the banner: a photo post, the link in the text
+
+
+def test_link_post_story_has_no_images(mini: Path) -> None:
+    from bot.posts import images_for
+    from bot.store.models import ContentItem
+
+    write(mini, "content/lk.md", story(link="https://congdoan.example.vn/a", link_post="true"))
+    c = load_campaign(mini)
+    s = next(s for s in c.stories if s.id == "lk")
+    assert s.attachments == {"link_post": True}
+    item = ContentItem(id=s.id, title=s.front.title, kind=s.front.kind, unit_id=s.front.unit, body=s.body,
+                       link=s.front.link, banner_data=dict(s.attachments))
+    assert images_for(item, c) == []
