@@ -254,3 +254,26 @@ def media_images(content: ContentItem, campaign: Campaign, metrics: dict[str, di
         photos = [campaign.workspace / p for p in (content.images or ([content.image] if content.image else []))]
         return photos[:1] or [thumbnail(video["path"], cache, duration=video["duration"])]
     return None
+
+
+def media_note(content: ContentItem, campaign: Campaign, platform: str) -> list[str]:
+    """What the preview says of a story's video, document or link post (issue 18), in Vietnamese."""
+    from bot.video import ZALO_VIDEO_BYTES_MAX
+    from bot.vn import so
+
+    att = attachments_for(content, campaign)
+    notes = []
+    if (video := att.get("video")) is not None:
+        seconds = so(float(video.get("duration") or 0), 1)
+        if platform == "facebook":
+            notes.append(f"Video {seconds} giây ({video['path'].name}), đăng thành "
+                         + ("Reel." if video["reel"] else "video của Trang; ảnh đại diện là ảnh bên cạnh."))
+        elif int(video.get("bytes") or 0) <= ZALO_VIDEO_BYTES_MAX:
+            notes.append(f"Video {seconds} giây ({video['path'].name}), đăng thành bài video Zalo.")
+        else:
+            notes.append(f"Video {video['path'].name} lớn hơn 50 MB: bài Zalo kèm đường dẫn tới video trên nơi đăng tệp.")
+    if (doc := att.get("document")) is not None:
+        notes.append(f"Tài liệu PDF “{doc['title']}” ({doc['pages_text']}): ảnh trang đầu và đường dẫn {doc['url']}.")
+    if att.get("link_post"):
+        notes.append("Bài liên kết: Facebook hiện khung xem trước của trang web, không kèm banner.")
+    return notes

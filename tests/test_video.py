@@ -427,3 +427,26 @@ def test_killed_mid_upload_ends_as_one_ready_video_and_one_article(mini: Path, g
         assert article.payload["type"] == "video"
         assert article.payload["video_id"] in {u.video_id for u in zalo_video.uploads(zalo, "2001")}
         assert ds["tinh/zalo"].state == DeliveryState.SENT and ds["tinh/zalo"].platform_post_id == article.id
+
+
+def test_preview_says_what_goes_with_the_sample_video_and_document(sample: Path, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from bot.reports.preview import build_preview
+    from bot.store import open_store
+
+    c = load_campaign(sample)
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        preview = build_preview(c, store, {}, datetime(2026, 12, 1, tzinfo=UTC), 30)
+    finally:
+        store.close()
+    video = [card for card in preview.cards if card.content_id == "huong-dan/video-gioi-thieu-chuong-trinh"]
+    doc = [card for card in preview.cards if card.content_id == "huong-dan/tai-lieu-quy-trinh-phe-duyet"]
+    assert video and doc
+    fb = next(card for card in video if card.platform == "facebook")
+    assert any("Reel" in n for n in fb.notes) and fb.sources and fb.sources[0].name.startswith("frame-")
+    zl = next(card for card in video if card.platform == "zalo")
+    assert any("bài video Zalo" in n for n in zl.notes)
+    assert any("Tài liệu PDF “Quy trình phê duyệt sáng kiến” (2 trang)" in n for n in doc[0].notes)
+    assert [p.name.split("-")[0] for p in doc[0].sources][-1] == "cover"

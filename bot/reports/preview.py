@@ -347,6 +347,10 @@ def build_preview(
         elif content.expires is not None and utc(content.expires) <= expected:  # type: ignore[operator]
             status = "skip"
             notes.append(f"Bài hết hạn ({ngay(utc(content.expires), tz)}) trước giờ đăng: sẽ bị bỏ qua.")
+        if content is not None:  # issue 18: what goes with the text (bot.posts.media_note)
+            from bot.posts import media_note
+
+            notes += media_note(content, campaign, fields["platform"])
         token_env = channel_info[fields["channel_id"]][1].token_env if fields["channel_id"] in channel_info else None
         mode = fields["platform"] if token_env and env.get(token_env) else "outbox"
         card = Card(
