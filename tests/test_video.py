@@ -450,3 +450,22 @@ def test_preview_says_what_goes_with_the_sample_video_and_document(sample: Path,
     assert any("bài video Zalo" in n for n in zl.notes)
     assert any("Tài liệu PDF “Quy trình phê duyệt sáng kiến” (2 trang)" in n for n in doc[0].notes)
     assert [p.name.split("-")[0] for p in doc[0].sources][-1] == "cover"
+
+
+def test_outbox_record_names_the_video_and_its_thumbnail(mini: Path, clips: dict[str, Path]) -> None:
+    """Without tokens a tick writes the video post to outbox/: the record names the video, the image is its thumbnail."""
+    from datetime import datetime
+
+    from bot.pipeline import tick
+    from bot.store import open_store
+
+    ws = _video_workspace(mini, clips["good"], "https://cd.example.vn/m/")
+    c = load_campaign(ws)
+    store = open_store(f"sqlite:///{mini.parent / 'o.db'}")
+    try:
+        tick(c, store, {}, datetime.fromisoformat("2026-11-26T08:00+07:00"))
+    finally:
+        store.close()
+    (record,) = [json.loads(p.read_text(encoding="utf-8")) for p in (ws / "outbox" / "tinh" / "facebook").glob("*.json")]
+    assert record["video"] == {"file": "content/tep/clip.mp4", "reel": False, "seconds": record["video"]["seconds"]}
+    assert 1.9 < record["video"]["seconds"] < 2.2 and record["image"].endswith(".png")  # the banner is the thumbnail

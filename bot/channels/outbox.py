@@ -43,6 +43,7 @@ class OutboxChannel:
         # to somewhere else is refused, never followed (issue 12).
         self.workspace = ctx.workspace
         self.folder = self.root / row.unit_id / row.platform
+        self.campaign_root = getattr(ctx.campaign, "workspace", None) or ctx.workspace  # issue 18: attached files
 
     def __str__(self) -> str:
         return f"outbox://{self.row.unit_id}/{self.row.platform}"
@@ -80,7 +81,7 @@ class OutboxChannel:
             "image": images[0] if images else None,
             "images": images,
         }
-        record.update(_attachments(post, self.workspace))  # issue 18: video, document, link post
+        record.update(_attachments(post, self.campaign_root))  # issue 18: video, document, link post
         atomic_write(target, json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"), root=self.workspace)
         return Published(post_id=f"outbox:{target.relative_to(self.root)}")
 
