@@ -12,10 +12,10 @@ from datetime import UTC
 
 from sqlmodel import Session, select
 
-from bot.corrections import record_version
 from bot.load import Campaign
 from bot.store.db import Store
 from bot.store.models import AuditLog, Channel, ChannelState, ContentItem, Meta, MilestoneRule, Unit, utcnow
+from bot.store.versions import record_version
 from bot.vn import nfc
 
 

@@ -16,18 +16,16 @@ import threading
 import time
 from collections import Counter
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from bot.cli.common import Ctx, report_problems
 from bot.load import Campaign, LoadError, load_campaign
 from bot.pipeline import current_metrics
 from bot.store import utcnow
 from bot.vn import so
 from bot.worker import BATCH, Worker
-
-if TYPE_CHECKING:  # bot.cli imports this module to register its commands
-    from bot.cli import Ctx
 
 log = logging.getLogger("bot.worker")
 
@@ -72,8 +70,6 @@ def worker(obj: Ctx, batch: int, concurrency: int, once: bool, owner: str | None
     rồi mới gửi lại (sau CAMPAIGN_LEASE_SECONDS giây, mặc định 300).
     Lập lịch vẫn do `campaign-bot run` làm. SIGTERM/Ctrl-C: gửi nốt bài đang gửi rồi dừng.
     """
-    from bot.cli import report_problems
-
     store = obj.store
     campaign = obj.campaign
     if store.dialect == "sqlite" and not once:

@@ -1,6 +1,6 @@
 """`campaign-bot digest`: see the weekly digests first (``--preview``), or send those due (issue 17).
 
-Registered by bot.cli through ``commands``. ``--preview`` writes HTML files and an index and changes
+``--preview`` writes HTML files and an index and changes
 nothing (it reads the store only); without it the digests due at ``--now`` are recorded and sent
 through the alerts' mailer (bot.alerts.send_due), once.
 """
@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from bot.cli.common import emit_json, out_dir, parse_now, preview_store
 from bot.messages import MOMENT
 from bot.vn import ngay_gio, so
 
@@ -28,7 +29,6 @@ from bot.vn import ngay_gio, so
 def digest_cmd(obj: Any, preview: bool, unit: str | None, out: str | None, now_text: str | None, as_json: bool) -> None:
     """Bản tin tuần gửi người phụ trách từng đơn vị: xem trước (--preview) hoặc gửi các bản tin đến hạn."""
     from bot import alerts, digest
-    from bot.cli import emit_json, parse_now
 
     c = obj.campaign
     now = parse_now(now_text, c)
@@ -39,14 +39,12 @@ def digest_cmd(obj: Any, preview: bool, unit: str | None, out: str | None, now_t
                     fg="red", err=True)
         sys.exit(1)
     if preview:
-        from bot.reports.cli import _out_dir, _preview_store
-
-        store = _preview_store(obj)  # never creates a store
+        store = preview_store(obj)  # never creates a store
         try:
             slot, digests, stands = digest.preview(c, store, now, unit)
         finally:
             store.close()
-        target = _out_dir(obj, out, "digest-preview")
+        target = out_dir(obj, out, "digest-preview")
         _write_preview(target, digests, slot, c)
         data = {"slot": slot.isoformat(), "folder": str(target), "digests": [
             {"to": d.address, "units": d.units, "subject": d.subject, "file": _file_name(i, d),

@@ -1,14 +1,13 @@
 """`campaign-bot alerts`: the alert messages sent and waiting, and the events not yet told.
 
-Registered by bot.cli through ``commands``; works from the store whatever the folder's state.
+Works from the store whatever the folder's state.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
+from bot.cli.common import Ctx, emit_json
 from bot.vn import ngay_gio, so
 
 
@@ -16,10 +15,9 @@ from bot.vn import ngay_gio, so
 @click.option("--json", "as_json", is_flag=True, help="In dạng JSON.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 5000), help="Số thư gần nhất.")
 @click.pass_obj
-def alerts_cmd(obj: Any, as_json: bool, limit: int) -> None:
+def alerts_cmd(obj: Ctx, as_json: bool, limit: int) -> None:
     """Cảnh báo đã gửi và đang chờ gửi (thư mục lỗi, kênh bị tạm giữ, bài lỗi hẳn, cột mốc, số liệu)."""
     from bot.alerts import STATE_LABELS, TYPE_LABELS, alerts_data, check_notice
-    from bot.cli import emit_json
 
     campaign = obj.campaign
     data = alerts_data(obj.store, limit)

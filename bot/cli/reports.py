@@ -1,44 +1,16 @@
-"""`campaign-bot preview` and `campaign-bot report` (registered by bot.cli through ``commands``)."""
+"""`campaign-bot preview` and `campaign-bot report`: the pages and tables are built by bot.reports."""
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import Any
 
 import click
 
 from bot.bounds import DATE_MAX, DATE_MIN, PREVIEW_DAYS_MAX, REPORT_DAYS_MAX
+from bot.cli.common import Ctx, out_dir, parse_now, preview_store, report_problems
 from bot.messages import MOMENT
 from bot.vn import TZ, ngay, ngay_gio, parse_moment, so
-
-
-def _out_dir(obj: Any, out: str | None, default: str) -> Path:
-    """The output folder; refused (exit 1) if it or a folder inside it is a symlink leading out of
-    the workspace, or out of the folder named with --out (see bot.files.OutputFolder)."""
-    from bot.files import OutputFolder, UnsafePath, clean_stale_temp
-
-    target = Path(out).expanduser().resolve() if out else obj.workspace / default
-    try:
-        OutputFolder(target, target if out else obj.workspace).check()
-    except UnsafePath as exc:
-        click.secho(f"✗ {exc}", fg="red", err=True)
-        sys.exit(1)
-    clean_stale_temp(target)  # left by a preview or report that was killed while writing
-    return target
-
-
-def _preview_store(obj: Any) -> Any:
-    """The campaign's store; a throwaway in-memory one when it has never been created, so that the
-    preview creates nothing (not even an empty database)."""
-    from bot.store import open_store
-
-    url = obj.env.get("CAMPAIGN_DB_URL")  # the environment over .env
-    if not url:
-        db = obj.workspace / ".campaign" / "campaign.db"
-        url = f"sqlite:///{db}" if db.exists() else "sqlite://"
-    return open_store(url)
 
 
 def parse_day(value: str | None, what: str) -> date | None:
@@ -56,15 +28,14 @@ def parse_day(value: str | None, what: str) -> date | None:
 @click.option("--from", "from_text", type=MOMENT, metavar="NGÀY-GIỜ",
               help="Bắt đầu từ thời điểm này, ví dụ \"30/11/2026 07:00\" (mặc định: bây giờ).")
 @click.pass_obj
-def preview(obj: Any, days: int, out: str | None, from_text: str | None) -> None:
+def preview(obj: Ctx, days: int, out: str | None, from_text: str | None) -> None:
     """Xem trước N ngày tới: lịch đăng theo đơn vị và nền tảng, từng bài như sẽ đăng, khung giờ bỏ trống
     và lý do, các lỗi của thư mục. Không đăng gì, không thay đổi dữ liệu."""
-    from bot.cli import parse_now, report_problems
     from bot.load import LoadError, load_campaign
     from bot.reports.preview import build_preview, write_preview, write_problems
 
-    target = _out_dir(obj, out, "preview")
-    store = _preview_store(obj)
+    target = out_dir(obj, out, "preview")
+    store = preview_store(obj)
     notice: list[str] = []
     try:
         try:
@@ -101,7 +72,7 @@ def preview(obj: Any, days: int, out: str | None, from_text: str | None) -> None
 @click.option("--to", "to_text", metavar="NGÀY", help="Đến hết ngày (mặc định: hôm nay, hoặc ngày của hoạt động cuối cùng nếu muộn hơn).")
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Thư mục ghi báo cáo (mặc định: report/ trong thư mục chiến dịch).")
 @click.pass_obj
-def report(obj: Any, from_text: str | None, to_text: str | None, out: str | None) -> None:
+def report(obj: Ctx, from_text: str | None, to_text: str | None, out: str | None) -> None:
     """Báo cáo chiến dịch (HTML và CSV): bài đã đăng, chờ, tạm giữ, lỗi theo cấp và đơn vị; tương tác;
     tiến độ chỉ số so với chỉ tiêu; đơn vị chậm và đơn vị im lặng; các cột mốc đã đạt."""
     from bot.reports.report import build_report, write_report
@@ -121,7 +92,7 @@ def report(obj: Any, from_text: str | None, to_text: str | None, out: str | None
 
     alerts = {**alerts_data(obj.store), "notice": check_notice(campaign, obj.env)}
     notice = obj.folder.header_lines(campaign.tz) if obj.folder is not None else []
-    page = write_report(data, _out_dir(obj, out, "report"), notice, alerts)
+    page = write_report(data, out_dir(obj, out, "report"), notice, alerts)
     t = data.totals
     click.echo(
         f"Báo cáo {ngay(data.first, TZ)} – {ngay(data.last, TZ)}: đã đăng {so(t['sent'])}, chờ {so(t['waiting'])}, "
