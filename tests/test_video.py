@@ -469,3 +469,24 @@ def test_outbox_record_names_the_video_and_its_thumbnail(mini: Path, clips: dict
     (record,) = [json.loads(p.read_text(encoding="utf-8")) for p in (ws / "outbox" / "tinh" / "facebook").glob("*.json")]
     assert record["video"] == {"file": "content/tep/clip.mp4", "reel": False, "seconds": record["video"]["seconds"]}
     assert 1.9 < record["video"]["seconds"] < 2.2 and record["image"].endswith(".png")  # the banner is the thumbnail
+
+
+def test_a_video_post_is_edited_read_back_and_removed_by_its_description(graph, clips: dict[str, Path], tmp_path: Path,
+                                                                          quick) -> None:
+    """Issue 16 × 18: corrections reach a Page video through ``description``, not ``message``."""
+    from dataclasses import replace
+
+    from tests.fakes import graph_video
+
+    ch = fb_channel(graph, tmp_path)
+    post = video_post(clips["good"])
+    published = ch.publish(post)
+    fixed = replace(post, text="VIDEO GIỚI THIỆU (đã sửa)\n\n#1TrieuSangKien")
+    assert ch.current(published.post_id, fixed).matches is False
+    ch.edit(published.post_id, fixed)
+    (video,) = graph_video.videos(graph, PAGE)
+    assert video.description == fixed.text and graph.edits == [(video.id, fixed.text)]
+    assert ch.current(published.post_id, fixed).matches is True
+    assert ch.remove(published.post_id) is True
+    assert ch.current(published.post_id, fixed).exists is False and ch.remove(published.post_id) is False
+    assert graph.posts_for(PAGE) == []

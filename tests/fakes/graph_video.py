@@ -9,6 +9,7 @@ What a video-publishing client meets (facts and sources at the top of bot/video.
 * ``POST /{page}/video_reels`` ``upload_phase=start`` → ``video_id``, ``upload_url``; the bytes to
   ``POST /video-upload/{version}/{video_id}`` with ``Authorization: OAuth``, ``offset`` and ``file_size``
   headers; ``finish`` with ``video_state=PUBLISHED`` and ``description``;
+* ``POST /{video-id}`` (``description``) updates the text, ``DELETE /{video-id}`` removes it (then #100/33);
 * ``GET /{video-id}?fields=status`` → ``video_status`` (``uploading``, ``processing``, ``ready``, ``error``),
   ``uploading_phase.bytes_transferred``; ``GET /{page}/videos`` and ``/{page}/video_reels`` list the
   finished ones (``id``, ``description``, ``created_time``, ``status``).
@@ -50,7 +51,7 @@ class VideoRecord:
     received: int = 0
     sha: Any = field(default_factory=hashlib.sha256)
     head: bytes = b""
-    phase: str = "uploading"  # uploading | processing | ready | error
+    phase: str = "uploading"  # uploading | processing | ready | error | deleted
     description: str = ""
     title: str = ""
     thumb: bytes | None = None
@@ -121,13 +122,38 @@ def execute(graph: Any, method: str, endpoint: str, seg: list[str], info: Any, f
             files: dict[str, Upload], query: dict[str, str]) -> Any:
     records, settings = _state(graph)
     if endpoint == "object":
-        graph._need_page(info, records[seg[0]].page_id, "pages_read_engagement")
-        return _status(graph, records[seg[0]], query, method)
+        record = records[seg[0]]
+        if record.phase == "deleted":
+            raise _err(100, f"Unsupported {method.lower()} request. Object with ID '{record.id}' does not exist",
+                       subcode=33, type_="GraphMethodException")
+        graph._need_page(info, record.page_id, "pages_read_engagement" if method == "GET" else "pages_manage_posts")
+        if method == "POST":  # update: a video's text is its description
+            if "description" not in form:
+                raise _err(100, "(#100) fake Graph: a video is updated through 'description'")
+            with graph._lock:
+                record.description = form["description"]
+                post = graph._posts_by_id.get(record.id)
+                if post is not None:
+                    post.messages = post.messages or [post.message]
+                    post.message = form["description"]
+                    post.messages.append(post.message)
+                graph.edits.append((record.id, form["description"]))
+            return {"success": True}
+        if method == "DELETE":
+            with graph._lock:
+                record.phase = "deleted"
+                post = graph._posts_by_id.pop(record.id, None)
+                if post is not None:
+                    graph._posts.remove(post)
+                    graph.deleted.append(post)
+            return {"success": True}
+        return _status(graph, record, query, method)
     if endpoint in ("page_videos", "page_reels"):
         graph._need_page(info, seg[0], "pages_read_engagement")
         kind = "video" if endpoint == "page_videos" else "reel"
         with graph._lock:
-            found = sorted((v for v in records.values() if v.page_id == seg[0] and v.kind == kind and v.phase != "uploading"),
+            found = sorted((v for v in records.values() if v.page_id == seg[0] and v.kind == kind
+                            and v.phase not in ("uploading", "deleted")),
                            key=lambda v: v.created_time, reverse=True)
         limit = max(1, min(100, int(query.get("limit") or 25)))
         return {"data": [{"id": v.id, "description": v.description, "created_time": _graph_time(v.created_time),
