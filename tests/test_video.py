@@ -490,3 +490,103 @@ def test_a_video_post_is_edited_read_back_and_removed_by_its_description(graph, 
     assert ch.remove(published.post_id) is True
     assert ch.current(published.post_id, fixed).exists is False and ch.remove(published.post_id) is False
     assert graph.posts_for(PAGE) == []
+
+
+
+# --- Zalo: a video article, or a normal one linking to the video on the media store ----------------------
+
+
+@pytest.fixture
+def zrig(sqlite_store, tmp_path: Path):  # noqa: ANN001, ANN201
+    from tests.fakes.zalo_server import DAY, FakeZalo, StaticServer, ZaloRig
+
+    folder = tmp_path / "www" / "media"
+    folder.mkdir(parents=True)
+    (tmp_path / "ws").mkdir()
+    with FakeZalo() as fake, StaticServer(folder) as web:
+        fake.clock.set(DAY)
+        yield ZaloRig(fake, sqlite_store, tmp_path / "ws", folder, web.base_url)
+
+
+def zalo_video_post(rig, clip: Path, **kw):  # noqa: ANN001, ANN201
+    att = {"video": {"path": clip, "reel": False, "frame": None, "bytes": clip.stat().st_size, "duration": 2.0,
+                     "orientation": "horizontal"}}
+    return rig.post(attachments=att, **kw)
+
+
+@pytest.fixture
+def zquick(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.channels.zalo.video as zv
+
+    monkeypatch.setattr(zv, "VERIFY_DELAYS", (0.01, 0.01))
+
+
+def test_zalo_video_article_after_processing(zrig, clips: dict[str, Path], zquick) -> None:
+    from tests.fakes import zalo_video
+
+    ch = zrig.channel()
+    published = ch.publish(zalo_video_post(zrig, clips["good"]))
+    (art,) = zrig.fake.created_articles
+    (upload,) = zalo_video.uploads(zrig.fake)
+    assert art.payload["type"] == "video" and art.payload["video_id"] == upload.video_id
+    assert upload.size == clips["good"].stat().st_size and art.payload["avatar"] in zrig.fake.fetched_urls
+    assert published.post_id == art.id
+    zrig.fake.set_engagement(art.id, views=42, shares=3)
+    normal = ch.publish(zrig.post(9, title="Bài thường"))
+    readings = ch.engagement([art.id, normal.post_id])  # video articles are listed apart (type=video)
+    assert readings[art.id].views == 42 and readings[art.id].shares == 3 and normal.post_id in readings
+
+
+def test_zalo_still_processing_is_a_planned_wait_and_never_uploads_twice(zrig, clips: dict[str, Path], zquick) -> None:
+    from dataclasses import replace
+
+    from bot.channels import RetryLater
+    from tests.fakes import zalo_video
+
+    zalo_video.configure(zrig.fake, processing_calls=5)
+    ch = zrig.channel()
+    post = zalo_video_post(zrig, clips["good"])
+    with pytest.raises(RetryLater) as info:
+        ch.publish(post)
+    assert info.value.wait and info.value.code == "video-processing" and info.value.progress["zalo_video_token"]
+    published = ch.publish(replace(post, progress=info.value.progress))
+    assert len(zalo_video.uploads(zrig.fake)) == 1 and len(zrig.fake.created_articles) == 1
+    assert published.post_id == zrig.fake.created_articles[0].id
+    found = ch.find_existing(replace(post, progress={}))  # after a crash: found among the video articles
+    assert found is not None and found.post_id == published.post_id
+
+
+def test_zalo_failed_conversion_or_big_file_links_the_video(zrig, clips: dict[str, Path], zquick,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.channels.zalo.video as zv
+    from tests.fakes import zalo_video
+
+    zalo_video.configure(zrig.fake, fail_status=4)
+    ch = zrig.channel()
+    ch.publish(zalo_video_post(zrig, clips["good"]))
+    (art,) = zrig.fake.created_articles
+    assert art.payload["type"] == "normal"
+    texts = " ".join(b.get("content", "") for b in art.payload["body"] if b["type"] == "text")
+    link = zrig.media_base + __import__("hashlib").sha256(clips["good"].read_bytes()).hexdigest()[:32] + ".mp4"
+    assert f'href="{link}"' in texts and "Xem video" in texts
+    assert (zrig.media_folder / link.rsplit("/", 1)[1]).read_bytes() == clips["good"].read_bytes()
+    zalo_video.configure(zrig.fake)
+    monkeypatch.setattr(zv, "ZALO_VIDEO_BYTES_MAX", 1000)  # a file over Zalo's 50 MB: never uploaded to Zalo
+    before = len(zalo_video.uploads(zrig.fake))
+    ch.publish(zalo_video_post(zrig, clips["silent"], delivery_id=2, title="Video lớn"))
+    assert len(zalo_video.uploads(zrig.fake)) == before and zrig.fake.created_articles[-1].payload["type"] == "normal"
+
+
+def test_zalo_document_link_in_the_article(zrig, tmp_path: Path) -> None:
+    from tests.fakes.video_files import make_pdf
+
+    pdf = make_pdf(tmp_path / "hd.pdf")
+    sha = __import__("hashlib").sha256(pdf.read_bytes()).hexdigest()
+    url = zrig.media_base + sha[:32] + ".pdf"
+    ch = zrig.channel()
+    ch.publish(zrig.post(attachments={"document": {"path": pdf, "url": url, "title": "Quy trình", "pages": 2,
+                                                    "pages_text": "2 trang"}}))
+    (art,) = zrig.fake.created_articles
+    texts = " ".join(b.get("content", "") for b in art.payload["body"] if b["type"] == "text")
+    assert f'Quy trình (2 trang): <a href="{url}">' in texts
+    assert (zrig.media_folder / f"{sha[:32]}.pdf").read_bytes() == pdf.read_bytes()  # published before the article
