@@ -544,6 +544,10 @@ def _load(workspace: Path, scan: Scan, memo: Reloader) -> Campaign | list[Proble
     _read_stories(files, workspace, memo, scan)
     _read_banners(files, workspace, memo, scan)
     _read_media(files)
+    for story in files.stories if files.media is None else []:  # issue 18: a guide's PDF goes on the media store
+        if story.attachments.get("document"):
+            files.problems.append(story.located.problem(("document",), "bài có tài liệu nhưng chưa cấu hình nơi đăng tệp (media:)",
+                                                        "thêm khối media: (folder + base_url, hoặc s3 + base_url) vào config/campaign.yaml"))
     unit_ids = _check_units(files)
     if unit_ids:
         _check_schedules(files, unit_ids)

@@ -107,11 +107,12 @@ from bot.channels.facebook.http import (
 from bot.channels.facebook.publish import GraphPublish
 from bot.channels.facebook.reconcile import GraphReconcile
 from bot.channels.facebook.spec import SPEC, TEXT_MAX
+from bot.channels.facebook.video import GraphVideo
 from bot.channels.spec import describe
 from bot.store import Channel as ChannelRow
 
 
-class FacebookChannel(GraphHttp, GraphErrors, GraphPublish, GraphReconcile, GraphCheck, GraphEngagement):
+class FacebookChannel(GraphHttp, GraphErrors, GraphPublish, GraphReconcile, GraphCheck, GraphEngagement, GraphVideo):
     """A Facebook Page. One instance per configured channel; thread-safe for distinct posts."""
 
     platform: ClassVar[str] = "facebook"
@@ -142,6 +143,7 @@ class FacebookChannel(GraphHttp, GraphErrors, GraphPublish, GraphReconcile, Grap
 
     def __init__(self, row: ChannelRow, ctx: ChannelContext) -> None:
         self.row = row
+        self.ctx = ctx  # issue 18: the media store for a guide's PDF
         env = ctx.env or {}
         self.page_id = str(row.account_id or "")
         self.token_env = row.token_env or ""
