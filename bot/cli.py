@@ -680,6 +680,10 @@ def _register_commands() -> None:
 
     for command in cli_digest.commands:
         cli.add_command(command)
+    from bot.web import cli as web_cli  # issue 19: serve, users
+
+    for command in web_cli.commands:
+        cli.add_command(command)
 
 
 _register_commands()
