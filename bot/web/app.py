@@ -549,6 +549,9 @@ def create_app(cfg: WebConfig) -> Starlette:
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204, headers={"cache-control": "max-age=86400"})
+
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
         detail = getattr(exc, "detail", None)
@@ -580,6 +583,7 @@ def create_app(cfg: WebConfig) -> Starlette:
         Route("/dashboard", dashboard),
         Route("/webhooks/zalo", zalo_webhook, methods=["POST"]),
         Route("/healthz", health),
+        Route("/favicon.ico", favicon),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [
