@@ -107,16 +107,23 @@ def _user_key(cfg: Any, user_id: str) -> str:
     return hmac.new(cfg.secret, ("zalo:" + user_id).encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _oa_unit(cfg: Any, oa_id: str) -> str | None:
+def _oa_channel(cfg: Any, oa_id: str) -> Channel | None:
+    """The OA's channel: from the store once a tick synced it, else from config/units.yaml."""
     with cfg.store.session() as s:
-        row = s.exec(select(Channel).where(Channel.platform == "zalo", Channel.account_id == oa_id)).first()
+        row = s.exec(select(Channel).where(Channel.platform == "zalo", Channel.account_id == oa_id,
+                                           Channel.active == True)).first()  # noqa: E712
     if row is not None:
-        return row.unit_id
+        return row
     for u in cfg.campaign().units:
         for ch in u.channels:
             if ch.platform == "zalo" and str(ch.account_id) == oa_id:
-                return u.id
+                return Channel(id=f"{u.id}/zalo", unit_id=u.id, platform="zalo", account_id=oa_id, token_env=ch.token_env)
     return None
+
+
+def _oa_unit(cfg: Any, oa_id: str) -> str | None:
+    row = _oa_channel(cfg, oa_id)
+    return row.unit_id if row is not None else None
 
 
 def process(cfg: Any, payload: dict[str, Any], event: str, message: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -203,8 +210,7 @@ def reply(cfg: Any, oa_id: str, user_id: str, text: str) -> None:
     from bot.channels import ChannelContext
     from bot.channels.zalo import ZaloChannel
 
-    with cfg.store.session() as s:
-        row = s.exec(select(Channel).where(Channel.platform == "zalo", Channel.account_id == oa_id)).first()
+    row = _oa_channel(cfg, oa_id)
     if row is None or not (row.token_env and cfg.env.get(row.token_env)):
         raise RuntimeError(f"OA {oa_id} chưa có token trong .env")
     channel = ZaloChannel(row, ChannelContext(workspace=cfg.workspace, store=cfg.store, env=cfg.env,
