@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
-import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,26 +39,34 @@ from bot.store import Store, utcnow
 from bot.store.intake import StaffUser, Submission, SubmissionPhoto, SubmissionState, SubmitterNotice
 from bot.vn import nfc, ngay_gio, so
 from bot.web import security
+from bot.web.forms import (
+    AUDIENCES,
+    BODY_MAX,
+    BODY_MIN,
+    DUPLICATE_DAYS,
+    EMAIL,
+    NAME_MAX,
+    PHONE,
+    PLATFORMS,
+    REASON_MAX,
+    SESSION_HOURS,
+    TITLE_MAX,
+    TITLE_MIN,
+    client_address,
+    fingerprint,
+    new_ref,
+    parse_unit,
+    safe_name,
+    subtree,
+    text_problem,
+    unit_choices,
+)
 from bot.web.photos import PHOTO_BYTES_MAX, PHOTOS_MAX, PhotoError, photo_path, store_photo
 from bot.web.publish import PublishError, Written, write_story
 
 log = logging.getLogger("bot.web")
 HERE = Path(__file__).parent
 MAX_BODY = 40_000_000  # the whole submission form, photos included
-TITLE_MIN, TITLE_MAX = 5, 300
-BODY_MIN, BODY_MAX = 30, 20_000
-NAME_MAX = 200
-REASON_MAX = 1_000
-DUPLICATE_DAYS = 90
-SESSION_HOURS = 8
-TAG = re.compile(r"<\s*/?\s*[A-Za-z!?]")
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-EMAIL = re.compile(r"^[^@\s<>]{1,64}@[^@\s<>]{1,190}\.[A-Za-z]{2,24}$")
-PHONE = re.compile(r"^\+?[0-9 .\-]{9,20}$")
-PLATFORMS = ("facebook", "zalo")
-AUDIENCES = {"own": "Chỉ đơn vị này", "cascade": "Đơn vị này và các đơn vị cấp dưới", "all": "Toàn bộ các đơn vị"}
-
-
 @dataclass
 class WebConfig:
     workspace: Path
@@ -97,70 +103,6 @@ class WebConfig:
 def session_secret(key: str) -> str:
     """The cookie-signing secret, derived from CAMPAIGN_SECRET_KEY (one key to keep, not two)."""
     return hmac.new(key.encode("utf-8"), b"campaign-bot/web/session/v1", hashlib.sha256).hexdigest()
-
-
-# --- helpers ----------------------------------------------------------------------------------------
-
-
-def subtree(campaign: Campaign, root: str) -> set[str]:
-    children: dict[str | None, list[str]] = {}
-    for u in campaign.units:
-        children.setdefault(u.parent, []).append(u.id)
-    out, todo = set(), [root]
-    while todo:
-        uid = todo.pop()
-        if uid in out:
-            continue
-        out.add(uid)
-        todo.extend(children.get(uid, []))
-    return out
-
-
-def unit_choices(campaign: Campaign) -> list[tuple[str, str]]:
-    """(id, label) of every unit, in tree order, for the searchable list."""
-    return [(u.id, f"{u.name} ({u.id})") for u in campaign.units]
-
-
-def parse_unit(campaign: Campaign, text: str) -> str | None:
-    text = nfc(text).strip()
-    if text in campaign.unit_by_id:
-        return text
-    m = re.search(r"\(([^()]{1,64})\)\s*$", text)
-    if m and m.group(1) in campaign.unit_by_id:
-        return m.group(1)
-    by_name = [u.id for u in campaign.units if u.name == text]
-    return by_name[0] if len(by_name) == 1 else None
-
-
-def text_problem(label: str, value: str, lo: int, hi: int, *, multiline: bool = False) -> str | None:
-    if len(value) < lo:
-        return f"{label}: cần ít nhất {so(lo)} ký tự" if lo > 1 else f"{label}: chưa điền"
-    if len(value) > hi:
-        return f"{label}: dài {so(len(value))} ký tự, tối đa {so(hi)}"
-    if TAG.search(value):
-        return f"{label}: có thẻ HTML (như <script>) — chỉ gửi chữ, không gửi mã trang web"
-    if CONTROL.search(value) or (not multiline and ("\n" in value or "\r" in value)):
-        return f"{label}: có ký tự điều khiển không hợp lệ"
-    return None
-
-
-def fingerprint(title: str, body: str) -> str:
-    flat = " ".join(nfc(title + " " + body).lower().split())
-    return hashlib.sha256(flat.encode()).hexdigest()
-
-
-def new_ref() -> str:
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    return "GY-" + "".join(secrets.choice(alphabet) for _ in range(7))
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "?"
-
-
-def safe_name(name: str | None) -> str:
-    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    return CONTROL.sub("", nfc(base))[:80] or "(không tên)"
 
 
 # --- the application -----------------------------------------------------------------------------
@@ -378,6 +320,7 @@ def create_app(cfg: WebConfig) -> Starlette:
             with cfg.store.session() as s:
                 return list(s.exec(select(Submission).where(Submission.state == state, Submission.unit_id.in_(scope))
                                    .order_by(Submission.created_at.desc()).limit(200)).all())
+        await run_in_threadpool(recover_stale)
         items = await run_in_threadpool(rows)
         return page(request, "review_list.html", items=items, state=state, units=campaign.unit_by_id,
                     unit=campaign.unit_by_id.get(user.unit_id))
@@ -466,6 +409,25 @@ def create_app(cfg: WebConfig) -> Starlette:
                             .values(state=to, reviewed_by=user.display_name, reviewed_at=utcnow(), updated_at=utcnow())
                             .returning(Submission.id)).first()
             return row is not None
+
+    def recover_stale() -> None:
+        """An approval cut off by a crash (state ``approving`` for 10 minutes): approved if its file is in
+        content/ (found by its reference number), else back in the queue — never approved twice."""
+        from bot.vn import slug
+        from bot.web.publish import FOLDER
+
+        cutoff = utcnow() - timedelta(minutes=10)
+        with cfg.store.session() as s:
+            for row in s.exec(select(Submission).where(Submission.state == "approving", Submission.updated_at < cutoff)):
+                found = sorted((cfg.workspace / "content" / FOLDER).glob(f"*-{slug(row.ref, 20)}.md"))
+                if found:
+                    rel = found[0].relative_to(cfg.workspace / "content").with_suffix("").as_posix()
+                    row.state, row.content_id, row.story_path = SubmissionState.APPROVED, rel, f"content/{rel}.md"
+                    s.add(SubmitterNotice(submission_id=row.id, kind="published", detail={"content_id": rel}))
+                else:
+                    row.state, row.reviewed_by, row.reviewed_at = SubmissionState.NEW, None, None
+                row.updated_at = utcnow()
+                s.add(row)
 
     def decide_reject(sub_id: int, user: StaffUser, reason: str) -> None:
         if not claim(sub_id, user, SubmissionState.REJECTED):

@@ -146,7 +146,7 @@ def process(cfg: Any, payload: dict[str, Any], event: str, message: dict[str, An
                                                 Submission.created_at >= now - DRAFT_TTL)).first()
         if draft is None:
             if word in START_WORDS:
-                from bot.web.app import new_ref
+                from bot.web.forms import new_ref
 
                 s.add(Submission(ref=new_ref(), source="zalo", state=SubmissionState.DRAFT, unit_id=unit,
                                  zalo_user=who, oa_id=oa_id, contact_kind="zalo",
@@ -155,7 +155,7 @@ def process(cfg: Any, payload: dict[str, Any], event: str, message: dict[str, An
                 return [(oa_id, user_id, "Mời bạn nhắn tiêu đề câu chuyện, rồi nội dung và ảnh. Nhắn “XONG” khi gửi hết.")]
             return [(oa_id, user_id, HOW_TO)]
         if event == "user_send_text" and word in END_WORDS:
-            from bot.web.app import BODY_MIN, fingerprint
+            from bot.web.forms import BODY_MIN, fingerprint
 
             if len(draft.title) < 5 or len(draft.body) < BODY_MIN:
                 return [(oa_id, user_id, "Bài còn thiếu: cần tiêu đề (tin nhắn đầu tiên) và nội dung ít nhất 30 chữ. "

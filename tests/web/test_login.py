@@ -49,3 +49,24 @@ def test_good_login_then_logout(served: Served) -> None:
     r = c.post(served.base + "/logout", data={"csrf": csrf(r.text)})
     assert "Cán bộ đăng nhập" in r.text
     assert c.get(served.base + "/review", allow_redirects=False).status_code == 303
+
+
+def test_submissions_are_rate_limited_per_address(served: Served) -> None:
+    from bot.store.intake import Submission
+    from tests.web.conftest import form
+
+    statuses = []
+    for i in range(7):
+        c = served.client()
+        token = csrf(c.get(served.base + "/submit").text)
+        r = c.post(served.base + "/submit", data={**form(title=f"Bài số {i} của cùng một máy", body=f"Nội dung số {i} "
+                                                         "đủ dài để được nhận, gửi liên tiếp từ cùng một địa chỉ."),
+                                                  "csrf": token})
+        statuses.append(r.status_code)
+    assert statuses == [200] * 5 + [429] * 2, statuses
+    assert "đợi khoảng 10 phút" in r.text
+    store = served.store()
+    with store.session() as db:
+        assert db.exec(select(func.count()).select_from(Submission)).one() == 5
+    store.close()
+    assert served.alive()
