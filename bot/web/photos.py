@@ -13,8 +13,10 @@ from __future__ import annotations
 import io
 import secrets
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageOps
 
@@ -25,8 +27,11 @@ SIDE = 2048  # pixels on the longer side after resizing: sharp on a Page, small 
 PHOTO_BYTES_MAX = 10_000_000
 PHOTOS_MAX = 5
 QUALITY = 85
-# At most two decodes at once: 50 uploads together must not hold 50 decoded photos in memory.
+# At most two decodes at once, on two threads of their own: 50 uploads together must not hold 50 decoded
+# photos in memory, and decoding on the server's many pool threads left a big malloc arena in each of them
+# (measured by bench/bench_web.py: 846 MB peak for 50 uploads at once before, see the README figures after).
 _DECODES = threading.BoundedSemaphore(2)
+POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="anh")
 
 
 @dataclass(frozen=True)
@@ -45,10 +50,10 @@ def reencode(data: bytes) -> tuple[bytes, int, int]:
     """The photo as a clean JPEG (no EXIF, ICC-free sRGB assumption, upright, ≤ SIDE) and its size."""
     if len(data) > PHOTO_BYTES_MAX:
         raise PhotoError(f"ảnh lớn quá {PHOTO_BYTES_MAX // 1_000_000} MB: hãy gửi ảnh nhỏ hơn")
-    info = inspect_bytes(data)
-    if isinstance(info, ImageProblem):
-        raise PhotoError(f"{info.message}; {info.fix}")
     with _DECODES:
+        info = inspect_bytes(data)
+        if isinstance(info, ImageProblem):
+            raise PhotoError(f"{info.message}; {info.fix}")
         with Image.open(io.BytesIO(data)) as img:
             if img.format == "JPEG":
                 img.draft("RGB", (SIDE, SIDE))  # decode at a reduced scale when the photo is much larger
@@ -62,7 +67,7 @@ def reencode(data: bytes) -> tuple[bytes, int, int]:
             upright.thumbnail((SIDE, SIDE), Image.Resampling.LANCZOS)
             out = io.BytesIO()
             # no exif=, no icc_profile=: Pillow writes none of the original's metadata
-            upright.convert("RGB").save(out, "JPEG", quality=QUALITY, optimize=True, progressive=True)
+            upright.convert("RGB").save(out, "JPEG", quality=QUALITY)
             return out.getvalue(), upright.width, upright.height
 
 
@@ -73,6 +78,13 @@ def store_photo(folder: Path, data: bytes) -> Photo:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     atomic_write(folder / name, clean, root=folder, mode=PRIVATE_MODE)
     return Photo(name, width, height, len(clean))
+
+
+def store_photo_file(folder: Path, file: Any) -> Photo:
+    """:func:`store_photo` of an uploaded (spooled) file, read here, on the photo thread."""
+    file.seek(0)
+    data = file.read(PHOTO_BYTES_MAX + 1)
+    return store_photo(folder, data)
 
 
 def photo_path(folder: Path, stored_name: str) -> Path | None:

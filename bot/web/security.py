@@ -58,6 +58,12 @@ def client_key(secret: bytes, address: str) -> str:
     return hmac.new(secret, address.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:32]
 
 
+def session_stamp(secret: bytes, password_hash: str) -> str:
+    """What a session remembers of the password: a keyed hash of its Argon2 hash, so a new password
+    ends every session, and the cookie (signed, not encrypted) shows nothing of the hash."""
+    return hmac.new(secret, password_hash.encode(), hashlib.sha256).hexdigest()[:24]
+
+
 def normalize_name(name: str) -> str:
     import unicodedata
 
