@@ -493,15 +493,9 @@ class MilestoneConfig(Strict):
     @field_validator("message")
     @classmethod
     def _message(cls, v: str) -> str:
-        from jinja2 import TemplateSyntaxError
+        from bot.templating import check_text  # the staff sandbox: syntax, filters, what it refuses
 
-        from bot.templating import env
-
-        try:
-            env().from_string(v)
-        except TemplateSyntaxError as exc:
-            raise ValueError(f"mẫu thông điệp lỗi: {exc.message} | fix: kiểm tra các cặp {{{{ … }}}}") from None
-        return v
+        return check_text(v, "mẫu thông điệp")
 
     @model_validator(mode="after")
     def _who(self) -> MilestoneConfig:

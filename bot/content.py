@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -45,6 +45,12 @@ class StoryFront(Strict):
     tags: Annotated[list[str], *B.short_list(B.LIST_MAX, B.TAG_MAX, "thẻ")] = Field(default_factory=list)
     summary: B.Summary = None
     withdrawn: B.OptShortText = None  # issue 16: the reason; the item is removed everywhere and never planned again
+    # issue 18: a video (a Reel when reel: true; video_frame: the thumbnail's second), a guide's PDF, a link post
+    video: B.OptRelPath = None
+    reel: bool = False
+    video_frame: Annotated[float, Field(ge=0, le=14_400)] | None = None
+    document: B.OptRelPath = None
+    link_post: bool = False
 
 
 @dataclass
@@ -56,6 +62,7 @@ class Story:
     images: list[str]  # workspace-relative paths of photos
     content_hash: str
     located: Located
+    attachments: dict[str, Any] = field(default_factory=dict)  # issue 18: video, document, link post (bot.video)
 
 
 STORY_VOCAB = model_fields_vocabulary(StoryFront)
@@ -75,7 +82,7 @@ def _split_front_matter(text: str, rel: str) -> tuple[str, str, list[Problem]]:
 
 
 # (folder, the suffix that is read, the suffixes that belong there without being read)
-READ_SUFFIXES = (("content", ".md", IMAGE_SUFFIXES), ("schedules", ".yaml", set()), ("banners", ".yaml", set()))
+READ_SUFFIXES = (("content", ".md", IMAGE_SUFFIXES | {".mp4", ".pdf"}), ("schedules", ".yaml", set()), ("banners", ".yaml", set()))
 
 
 def skipped_files(workspace: Path, scan: Any = None) -> list[Problem]:
@@ -146,15 +153,19 @@ def load_story(path: Path, workspace: Path, content_dir: Path, image_problem: Im
     elif (too_long := B.body_problem(body)) is not None:
         problems.append(located.problem((), *too_long))
     images, deps = _photos(front, path, workspace, content_dir, located, problems, image_problem)
+    from bot.video import story_attachments  # issue 18: video, document, link
+
+    attachments, more, stamps, more_deps = story_attachments(front, path, workspace, content_dir, located)
+    problems += more
+    deps += more_deps
     story_id = path.relative_to(content_dir).with_suffix("").as_posix()
     # The photos' size and time too (issue 16): a photo replaced under the same name is a new version of the
     # story (bot.corrections compares the bytes themselves, only for stories whose hash changed).
-    stamps = []
     for rel_image in images:
         st = (workspace / rel_image).stat()
         stamps.append(f"{rel_image}:{st.st_size}:{st.st_mtime_ns}")
     digest = hashlib.sha256((text + "\n".join(stamps)).encode()).hexdigest()
-    return Story(story_id, front, body, rel, images, digest, located), problems, deps
+    return Story(story_id, front, body, rel, images, digest, located, attachments), problems, deps
 
 
 def _photos(front: StoryFront, path: Path, workspace: Path, content_dir: Path, located: Located,

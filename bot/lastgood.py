@@ -83,10 +83,11 @@ def texts_hash(texts: dict[str, str]) -> str:
 
 
 def campaign_assets(campaign: Campaign) -> list[str]:
-    """Binary files the campaign references (workspace-relative): story photos, banner assets."""
+    """Binary files the campaign references (workspace-relative): story photos, videos and PDFs, banner assets."""
     assets: list[str] = []
     for story in campaign.stories:
         assets.extend(story.images)
+        assets.extend(v for k in ("video", "document") if (v := story.attachments.get(k)))  # issue 18
     try:
         from bot.banners import template_assets
     except ImportError:  # pragma: no cover
