@@ -590,3 +590,22 @@ def test_zalo_document_link_in_the_article(zrig, tmp_path: Path) -> None:
     texts = " ".join(b.get("content", "") for b in art.payload["body"] if b["type"] == "text")
     assert f'Quy trình (2 trang): <a href="{url}">' in texts
     assert (zrig.media_folder / f"{sha[:32]}.pdf").read_bytes() == pdf.read_bytes()  # published before the article
+
+
+def test_without_ffmpeg_the_sample_still_loads_with_a_warning(sample: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's demo runs on a fresh machine with only Python: a video that cannot be probed there is a
+    warning of `check` (with the fix), and the banner stands in for the chosen frame."""
+    from bot.posts import images_for
+    from bot.store.models import ContentItem
+
+    monkeypatch.setenv("CAMPAIGN_FFMPEG_DIR", str(tmp_path))  # no ffprobe, no ffmpeg there
+    result = CliRunner().invoke(cli, ["--workspace", str(sample), "check"])
+    assert result.exit_code == 0, result.output
+    assert "chưa được kiểm tra" in result.output and "apt-get install ffmpeg" in result.output
+    c = load_campaign(sample)
+    video = next(s for s in c.stories if s.front.video)
+    item = ContentItem(id=video.id, title=video.front.title, kind="guide", unit_id=video.front.unit, body=video.body,
+                       banner_data=dict(video.attachments))
+    (thumb,) = images_for(item, c)
+    assert thumb.suffix == ".png"  # the banner, not a frame
