@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from bot import bounds as B
-from bot.config import KINDS, Strict
+from bot.config import KINDS, Platforms, Strict, all_platforms
 from bot.vn import nfc
 from bot.yamlfile import Located, Problem, model_fields_vocabulary, parse_yaml, validate
 
@@ -31,7 +31,7 @@ class StoryFront(Strict):
     kind: Literal[KINDS]  # type: ignore[valid-type]
     unit: B.Id
     audience: Literal["own", "cascade", "all"] | list[str] = "own"
-    platforms: list[Literal["facebook", "zalo"]] = Field(default_factory=lambda: ["facebook", "zalo"])
+    platforms: Platforms = Field(default_factory=all_platforms)
     approved: bool = False
     approved_by: B.OptShortText = None
     approved_at: B.Moment = None

@@ -162,6 +162,23 @@ def latest_version(store: Store) -> CampaignVersion | None:
         return s.exec(select(CampaignVersion).order_by(col(CampaignVersion.id).desc()).limit(1)).first()
 
 
+@dataclass(frozen=True)
+class VersionHeader:
+    """The newest snapshot without its texts: what every tick needs (reading the texts, megabytes at
+    10,000 stories, is left to the rare tick that rebuilds a broken folder's campaign)."""
+
+    id: int
+    config_hash: str
+    loaded_at: datetime
+
+
+def newest_header(store: Store) -> VersionHeader | None:
+    with store.session() as s:
+        row = s.exec(select(CampaignVersion.id, CampaignVersion.config_hash, CampaignVersion.loaded_at)
+                     .order_by(col(CampaignVersion.id).desc()).limit(1)).first()
+    return VersionHeader(*row) if row is not None else None
+
+
 # --- saving and rebuilding ------------------------------------------------------------------
 
 
@@ -268,8 +285,10 @@ def load_running(workspace: Path, store: Store, now: datetime | None = None, *, 
     except LoadError as exc:
         return _on_failure(workspace, store, exc.problems, now, record)
     state = _read_state(store)
-    newest = latest_version(store)
-    version = newest if newest is not None and newest.config_hash == campaign.config_hash else None
+    newest = newest_header(store)
+    version: VersionHeader | CampaignVersion | None = None
+    if newest is not None and newest.config_hash == campaign.config_hash:
+        version = newest
     new = False
     if record and version is None and (texts := texts_as_loaded(workspace)) is not None:
         version = save_version(store, campaign, texts, now)
@@ -307,7 +326,7 @@ def texts_as_loaded(workspace: Path) -> dict[str, str] | None:
 
 
 def _on_failure(workspace: Path, store: Store, problems: list[Problem], now: datetime, record: bool) -> Running:
-    version = latest_version(store)
+    version = newest_header(store)
     state = _read_state(store)
     probs = [problem_dict(p) for p in problems[:MAX_PROBLEMS_KEPT]]
     if record:
@@ -324,7 +343,9 @@ def _on_failure(workspace: Path, store: Store, problems: list[Problem], now: dat
     campaign: Campaign | None = None
     if version is not None:
         try:
-            campaign = rebuild(version, workspace)
+            cached = _rebuilt.get((str(workspace), version.id))
+            full = None if cached is not None else latest_version(store)
+            campaign = cached or (rebuild(full, workspace) if full is not None else None)
         except LoadError as exc:
             log.error("phiên bản hợp lệ gần nhất (#%s) cũng không nạp được: %s", version.id, exc)
     return Running(campaign, folder, problems)
@@ -336,7 +357,7 @@ def _write_state(s: Any, state: dict[str, Any]) -> None:
     s.add(row)
 
 
-def _mark_invalid(store: Store, problems: list[dict[str, Any]], version: CampaignVersion | None,
+def _mark_invalid(store: Store, problems: list[dict[str, Any]], version: VersionHeader | CampaignVersion | None,
                   now: datetime) -> dict[str, Any]:
     """Record the folder as invalid; a new incident (and its alert event) only on the transition."""
     from bot.alerts import insert_ignore, record_event
@@ -360,7 +381,7 @@ def _mark_invalid(store: Store, problems: list[dict[str, Any]], version: Campaig
         return state
 
 
-def _mark_valid(store: Store, old: dict[str, Any], version: CampaignVersion | None, now: datetime) -> None:
+def _mark_valid(store: Store, old: dict[str, Any], version: VersionHeader | CampaignVersion | None, now: datetime) -> None:
     from bot.alerts import record_event
 
     with store.session() as s:

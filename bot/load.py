@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -25,6 +27,7 @@ from dotenv import dotenv_values
 from pydantic import BaseModel
 
 from bot import bounds as B
+from bot.channels import spec
 from bot.config import (  # noqa: F401 - re-exported: other modules import these from bot.load
     KIND_LABELS,
     KINDS,
@@ -233,7 +236,7 @@ def _image_problem(path: Path) -> tuple[str, str | None] | None:
 
 
 def _read_yaml(path: Path, workspace: Path, memo: Reloader, scan: Scan, model: type[BaseModel] | None,
-               ) -> tuple[Any, Located | None, list[Problem]]:
+               vocabulary: set[str] | None = None) -> tuple[Any, Located | None, list[Problem]]:
     """One YAML file, validated against ``model`` (if given): (model or None, located, problems),
     parsed again only when the file changed (bot.reload)."""
 
@@ -241,7 +244,7 @@ def _read_yaml(path: Path, workspace: Path, memo: Reloader, scan: Scan, model: t
         located, errs = read_yaml(path, workspace, raw)
         if located is None or errs or model is None:
             return (None, located, errs), []
-        obj, errs = validate(model, located.data or {}, located)
+        obj, errs = validate(model, located.data or {}, located, vocabulary=vocabulary)
         return (obj, located, errs), []
 
     obj, located, problems = memo.get(path, scan, parse, B.YAML_FILE_BYTES_MAX)
@@ -269,18 +272,21 @@ class _Files:
 def _read_config(files: _Files, workspace: Path, memo: Reloader, scan: Scan) -> None:
     """config/campaign.yaml, config/units.yaml and (if present) config/milestones.yaml."""
 
-    def one(rel: str, model: type[BaseModel], required: bool = True) -> tuple[Any, Located | None]:
+    def one(rel: str, model: type[BaseModel], required: bool = True,
+            vocabulary: set[str] | None = None) -> tuple[Any, Located | None]:
         path = workspace / rel
         if not path.is_file():
             if required:
                 files.problems.append(Problem(rel, None, None, "thiếu tệp", f"tạo {rel} theo mẫu của chiến dịch mẫu"))
             return None, None
-        obj, located, errs = _read_yaml(path, workspace, memo, scan, model)
+        obj, located, errs = _read_yaml(path, workspace, memo, scan, model, vocabulary)
         files.problems.extend(errs)
         return obj, located
 
     files.campaign, files.campaign_loc = one("config/campaign.yaml", CampaignFile)
-    files.units, files.units_loc = one("config/units.yaml", UnitsFile)
+    # a misspelt account key suggests the right one: the registered platforms' account fields are known keys
+    units_vocabulary = model_fields_vocabulary(UnitsFile, *(p.account for p in spec.all_specs()))
+    files.units, files.units_loc = one("config/units.yaml", UnitsFile, vocabulary=units_vocabulary)
     milestones, files.milestones_loc = one("config/milestones.yaml", MilestonesFile, required=False)
     if milestones is not None:
         files.milestones = milestones
@@ -493,6 +499,9 @@ def _check_milestones(files: _Files, unit_ids: set[str]) -> None:
 # --- the entry point ------------------------------------------------------------------------
 
 
+_reuse_lock = threading.Lock()
+
+
 def load_campaign(workspace: Path, *, reuse: bool = False) -> Campaign:
     """Read and validate the whole campaign folder, or raise LoadError with every problem.
 
@@ -503,12 +512,14 @@ def load_campaign(workspace: Path, *, reuse: bool = False) -> Campaign:
     if not (workspace / "config").is_dir():
         raise LoadError([Problem(str(workspace), None, None, "không phải thư mục chiến dịch (không có config/)",
                                  "chạy trong thư mục chiến dịch hoặc chỉ ra nó bằng --workspace ĐƯỜNG_DẪN")])
-    scan = Scan.take(workspace)
-    memo = reloader(workspace) if reuse else Reloader()
-    memo.begin()
-    if not (reuse and memo.unchanged(scan)):
-        memo.finish(scan, _load(workspace, scan, memo))
-    result = memo.result
+    with _reuse_lock if reuse else nullcontext():  # one load at a time shares a workspace's memory
+        memo = reloader(workspace) if reuse else Reloader()
+        memo.within(tuple((p.name, id(p)) for p in spec.all_specs()))  # platforms are checked against the registry
+        memo.begin()
+        if not (reuse and memo.unchanged(workspace)):
+            scan = Scan.take(workspace)
+            memo.finish(scan, _load(workspace, scan, memo))
+        result = memo.result
     # checked at every load: outbox/ is not a campaign file (the bot writes there every minute)
     problems = list(result) if isinstance(result, list) else []
     problems += _output_folder_problems(workspace, result.config.media if isinstance(result, Campaign) else

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
+from bot.channels import spec
 from bot.cli.common import Ctx, parse_now
 from bot.messages import MOMENT
 from bot.vn import ngay_gio, so
@@ -24,7 +25,7 @@ def check(obj: Ctx, check_links: bool) -> None:
     c = obj.campaign
     approved = sum(1 for s in c.stories if s.front.approved)
     channels = [(u, ch) for u in c.units for ch in u.channels]
-    missing = [ch.token_env for _, ch in channels if ch.token_env and not obj.env.get(ch.token_env)]
+    missing = [ch.token_env for _, ch in channels if ch.token_env and not spec.is_live(ch.token_env, obj.env)]
     click.secho("✓ Thư mục chiến dịch hợp lệ.", fg="green")
     click.echo(f"  Chiến dịch: {c.config.name} ({c.config.start:%d/%m/%Y} – {c.config.end:%d/%m/%Y})")
     click.echo(f"  Đơn vị: {so(len(c.units))} · kênh: {so(len(channels))} · lịch đăng: {so(len(c.schedules))}")

@@ -583,6 +583,7 @@ class FakeZalo:
             ("POST", "/v2.0/oa/upload/image"): self._upload_image,
             **zalo_video.routes(self),  # issue 18: tests/fakes/zalo_video.py
         }
+        routes.update(__import__("tests.fakes.zalo_cs", fromlist=["cs_routes"]).cs_routes(self))  # issue 19
         handler = routes.get((method, path))
         if handler is None:
             raise _Answer(404, b"<html><body>404 Not Found</body></html>", "text/html")

@@ -66,8 +66,8 @@ from bot.channels import (
     Published,
     Rejected,
     RetryLater,
-    mask,
 )
+from bot.channels.spec import describe
 from bot.channels.zalo.article import ZaloArticle
 from bot.channels.zalo.broadcast import BROADCAST_NOT_VERIFIED, ZaloBroadcast
 from bot.channels.zalo.errors import (
@@ -135,7 +135,7 @@ class ZaloChannel(ZaloArticle, ZaloBroadcast):
         self._media_store: Any = None
 
     def __str__(self) -> str:
-        return f"zalo://{self.oa_id} ({self.row.id}, token {self.token_env}={mask(self.env.get(self.token_env))})"
+        return describe(self.row, self.env)
 
     __repr__ = __str__
 
