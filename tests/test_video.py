@@ -609,3 +609,23 @@ def test_without_ffmpeg_the_sample_still_loads_with_a_warning(sample: Path, tmp_
                        banner_data=dict(video.attachments))
     (thumb,) = images_for(item, c)
     assert thumb.suffix == ".png"  # the banner, not a frame
+
+
+def test_zalo_video_article_is_corrected_as_a_video_article(zrig, clips: dict[str, Path], zquick) -> None:
+    """Issue 16 × 18: an edit keeps the article a video article, on the video it already has."""
+    from dataclasses import replace
+
+    from tests.fakes import zalo_video
+
+    ch = zrig.channel()
+    post = zalo_video_post(zrig, clips["good"])
+    published = ch.publish(post)
+    fixed = replace(post, title="Video giới thiệu (đã sửa)")
+    assert ch.current(published.post_id, post).matches is True
+    assert ch.current(published.post_id, fixed).matches is False
+    ch.edit(published.post_id, fixed)
+    (art,) = zrig.fake.created_articles
+    (upload,) = zalo_video.uploads(zrig.fake)  # not uploaded again
+    assert art.updates == 1 and art.payload["type"] == "video" and art.payload["video_id"] == upload.video_id
+    assert art.payload["title"] == "Video giới thiệu (đã sửa)"
+    assert ch.current(published.post_id, fixed).matches is True

@@ -60,11 +60,7 @@ def article_payload(ch: Any, post: Post, progress: dict[str, Any]) -> dict[str, 
     if not progress.get("zalo_video_link") and path.stat().st_size <= ZALO_VIDEO_BYTES_MAX:
         video_id = progress.get("zalo_video_id") or _upload_and_verify(ch, path, progress)
         if video_id:
-            title = ch._title(post)
-            paragraphs = [p.strip() for p in nfc(post.body or "").split("\n\n") if p.strip()]
-            description = (paragraphs[0] if paragraphs else title)[:300]
-            return {"type": "video", "title": title, "description": description, "video_id": video_id,
-                    "avatar": image_urls[0], "status": "show", "comment": "show"}
+            return video_payload(ch, post, video_id, image_urls[0])
     if not progress.get("zalo_video_link"):
         progress["zalo_video_link"] = _publish_on_media_store(ch, path)
     payload = ch.article_payload(post, image_urls)
@@ -151,3 +147,36 @@ def _publish_on_media_store(ch: Any, path: Path) -> str:
         raise HoldChannel(f"{ch.label}: {exc.message}", fix=exc.fix or "kiểm tra khối media:", code="media") from None
     except MediaError as exc:
         raise RetryLater(f"{ch.label}: {exc.message}", retry_after=300, code="media") from None
+
+
+# -- corrections (issue 16 × 18): a video article is updated as a video article, on the video it already has
+
+
+def video_payload(ch: Any, post: Post, video_id: str, avatar: str) -> dict[str, Any]:
+    title = ch._title(post)
+    paragraphs = [p.strip() for p in nfc(post.body or "").split("\n\n") if p.strip()]
+    return {"type": "video", "title": title, "description": (paragraphs[0] if paragraphs else title)[:300],
+            "video_id": video_id, "avatar": avatar, "status": "show", "comment": "show"}
+
+
+def edit_payload(ch: Any, post_id: str, post: Post) -> dict[str, Any] | None:
+    """The article/update body for a video article (its title, description and cover change; the video
+    stays), or None when the article is a normal one (then the channel's own payload applies)."""
+    try:
+        data = ch._call("GET", "/v2.0/article/getdetail", params={"id": post_id})
+    except ZaloApiError:
+        return None  # the update itself reports a missing article
+    if data.get("type") != "video" or not data.get("video_id"):
+        return None
+    image_urls = ch._publish_images(post)
+    avatar = image_urls[0] if image_urls else str(data.get("avatar") or "")
+    return {**video_payload(ch, post, str(data["video_id"]), avatar), "id": post_id}
+
+
+def shows(ch: Any, data: dict[str, Any], post: Post) -> bool | None:
+    """Whether a video article (getdetail's answer) already shows the post; None for a normal article."""
+    if data.get("type") != "video":
+        return None
+    wanted = video_payload(ch, post, "", "")
+    return (nfc(str(data.get("title") or "")).strip() == wanted["title"]
+            and nfc(str(data.get("description") or "")).strip() == wanted["description"].strip())
