@@ -629,3 +629,20 @@ def test_zalo_video_article_is_corrected_as_a_video_article(zrig, clips: dict[st
     assert art.updates == 1 and art.payload["type"] == "video" and art.payload["video_id"] == upload.video_id
     assert art.payload["title"] == "Video giới thiệu (đã sửa)"
     assert ch.current(published.post_id, fixed).matches is True
+
+
+def test_zalo_processing_too_long_links_the_video_instead(zrig, clips: dict[str, Path], zquick) -> None:
+    from dataclasses import replace
+
+    from bot.channels import RetryLater
+    from tests.fakes import zalo_video
+
+    zalo_video.configure(zrig.fake, processing_calls=1000)
+    ch = zrig.channel()
+    post = zalo_video_post(zrig, clips["good"])
+    with pytest.raises(RetryLater) as info:
+        ch.publish(post)
+    progress = {**info.value.progress, "zalo_video_since": info.value.progress["zalo_video_since"] - 7 * 3600}
+    ch.publish(replace(post, progress=progress))
+    (art,) = zrig.fake.created_articles
+    assert art.payload["type"] == "normal" and len(zalo_video.uploads(zrig.fake)) == 1

@@ -10,7 +10,8 @@ A video over 50 MB, or one Zalo fails to convert, goes as a normal article inste
 video's thumbnail (the post's first image) and the text links to the video on the media store. Both
 choices are recorded in the delivery's progress (``zalo_video_token``, ``zalo_video_id``,
 ``zalo_video_link``), so a retry after a crash neither uploads twice nor changes its mind. "Still
-processing" is a planned wait (``RetryLater(wait=True)``), never a failed attempt.
+processing" is a planned wait (``RetryLater(wait=True)``), never a failed attempt, for up to
+:data:`PROCESSING_LIMIT`; after that the article links the video on the media store.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ VERIFY = "/v2.0/article/upload_video/verify"
 READY, PROCESSING = 1, 3
 VERIFY_DELAYS = (1.0, 2.0, 4.0)  # polls inside one attempt before handing back a planned wait
 PROCESSING_WAIT = 60.0
+PROCESSING_LIMIT = 6 * 3600.0  # still converting after this: the article links the video instead
 
 
 def is_video_article(post: Post) -> bool:
@@ -88,6 +90,7 @@ def _upload_and_verify(ch: Any, path: Path, progress: dict[str, Any]) -> str | N
         if not token:
             raise RetryLater(f"{ch.label}: Zalo không trả mã tải video", retry_after=60, code="no-token")
         progress["zalo_video_token"] = token
+        progress["zalo_video_since"] = time.time()
     delays = list(VERIFY_DELAYS)
     while True:
         try:
@@ -105,6 +108,10 @@ def _upload_and_verify(ch: Any, path: Path, progress: dict[str, Any]) -> str | N
         if status in (2, 4, 5):
             log.warning("%s: Zalo không xử lý được video (trạng thái %s: %s); đăng bài kèm đường dẫn video",
                         ch.label, status, data.get("status_message"))
+            progress.pop("zalo_video_token", None)
+            return None
+        if time.time() - float(progress.get("zalo_video_since") or time.time()) > PROCESSING_LIMIT:
+            log.warning("%s: Zalo xử lý video quá %g giờ; đăng bài kèm đường dẫn video", ch.label, PROCESSING_LIMIT / 3600)
             progress.pop("zalo_video_token", None)
             return None
         if not delays:
