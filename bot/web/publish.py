@@ -94,7 +94,7 @@ def write_story(campaign: Campaign, *, ref: str, title: str, body: str, kind: st
         if story is not None:
             problems += _cross_problems(campaign, story.front)
         if story is None or problems:
-            shown = "; ".join(f"{p.message}" + (f" (cách sửa: {p.fix})" if p.fix else "") for p in problems[:5])
+            shown = "; ".join(_label(p.field) + p.message + (f" (cách sửa: {p.fix})" if p.fix else "") for p in problems[:5])
             raise PublishError(f"bài chưa hợp lệ nên chưa ghi gì vào content/: {shown}")
         final_md = content / rel_md
         written: list[Path] = []
@@ -130,6 +130,18 @@ def write_story(campaign: Campaign, *, ref: str, title: str, body: str, kind: st
         if problem:
             out.note = problem
     return out
+
+
+FIELD_LABELS = {"title": "tiêu đề", "kind": "loại bài", "unit": "đơn vị", "audience": "phạm vi đăng",
+                "platforms": "nền tảng", "banner": "mẫu banner", "images": "ảnh", "approved_by": "người duyệt"}
+
+
+def _label(field: str | None) -> str:
+    """The Vietnamese name of a front-matter key a problem is about ("loại bài: …"), or nothing."""
+    if not field:
+        return ""
+    key = str(field).split(".")[0].split("[")[0]
+    return f"{FIELD_LABELS.get(key, key)}: "
 
 
 def _cross_problems(campaign: Campaign, front: Any) -> list[Any]:
