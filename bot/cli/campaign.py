@@ -14,8 +14,9 @@ from bot.vn import ngay_gio, so
 
 
 @click.command()
+@click.option("--check-links", is_flag=True, help="Tải thử từng đường dẫn (link:) của các bài: báo lỗi 4xx/5xx và thiếu ảnh xem trước.")
 @click.pass_obj
-def check(obj: Ctx) -> None:
+def check(obj: Ctx, check_links: bool) -> None:
     """Kiểm tra toàn bộ thư mục chiến dịch (không thay đổi dữ liệu)."""
     from bot.alerts import check_notice
     from bot.banners import campaign_fit_warnings, layout_engine_name
@@ -45,7 +46,10 @@ def check(obj: Ctx) -> None:
         click.secho(f"⚠ {so(len(cut))} banner có chữ không vừa khung:", fg="yellow")
         for message in cut:
             click.echo(f"  {message}")
-    if not check_data_and_env(obj):  # data/*.csv row by row; a .env readable by others (issue 12)
+    data_ok = check_data_and_env(obj)  # data/*.csv row by row; a .env readable by others (issue 12)
+    from bot.links import echo_link_reports
+
+    if not data_ok or (check_links and not echo_link_reports(obj.campaign)):  # issue 18: fetched only when asked
         sys.exit(1)
 
 

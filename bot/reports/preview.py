@@ -396,6 +396,10 @@ def make_card(campaign: Campaign, env: dict[str, str], sim: Simulation, fields: 
     st = sim.states.get(fields["channel_id"])
     expected, quiet_wait, notes = _timing(campaign, fields, st, planned_at, start)
     status, more = _status(fields, existed, st, content, expected, campaign.tz)
+    if content is not None:  # issue 18: what goes with the text (a video, a document, a link)
+        from bot.posts import media_note
+
+        more += media_note(content, campaign, fields["platform"])
     card = Card(
         index=0,
         content_id=fields["content_id"],
