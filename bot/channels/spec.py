@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from bot.channels import Channel, ChannelContext, ChannelError
+    from bot.channels.base import Channel, ChannelContext, ChannelError
 
 # Variables that are secret whatever the platforms: the key that encrypts stored tokens.
 COMMON_SECRETS: tuple[str, ...] = ("CAMPAIGN_SECRET_KEY",)
