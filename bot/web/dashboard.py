@@ -37,9 +37,16 @@ def figures(store: Store, campaign: Campaign, scope: set[str]) -> dict[str, Any]
         upcoming = list(s.exec(select(Delivery).where(Delivery.unit_id.in_(ids), Delivery.state.in_(DeliveryState.OPEN),
                                                       Delivery.due_at >= utcnow())
                                .order_by(Delivery.due_at).limit(30)).all())
+        per_unit_rows = s.exec(select(Delivery.unit_id, Delivery.state, func.count()).where(Delivery.unit_id.in_(ids))
+                               .group_by(Delivery.unit_id, Delivery.state)).all()
         held = [h for h in s.exec(select(ChannelState).where(ChannelState.status == "held")).all()
                 if h.channel_id.split("/", 1)[0] in scope]
+    per_unit: dict[str, dict[str, int]] = {}
+    for unit_id, state, n in per_unit_rows:
+        per_unit.setdefault(unit_id, {})[state] = n
+    units = [(u.id, u.short_name or u.name, per_unit.get(u.id, {})) for u in campaign.units if u.id in scope]
     return {
+        "units": units[:500],
         "intake": [(label, intake.get(state, 0)) for state, label in INTAKE_LABELS.items()],
         "deliveries": [(label, deliveries.get(state, 0)) for state, label in DELIVERY_LABELS.items()],
         "upcoming": upcoming,

@@ -4,7 +4,7 @@ Why this path: the campaign folder is the one source of truth, so an approved su
 ordinary ``content/tu-co-so/<slug>-<ref>.md`` with the same front matter staff write (``approved:
 true``, ``approved_by``, ``approved_at``), its photos beside it in ``anh/``. The file and photos are
 first written into a hidden staging folder inside ``content/`` (the loader skips dot-folders) and
-read back by the loader itself (:func:`bot.load._load_story`, plus the unit, audience and banner
+read back by the loader itself (:func:`bot.content.load_story`, plus the unit, audience and banner
 checks :func:`bot.load.load_campaign` makes across files); only a file that passes is moved into
 place (``os.replace``: atomic). The author's contact never goes into the file. When the campaign
 folder is a git repository the new files are committed with the reviewer as author.
@@ -22,8 +22,10 @@ from typing import Any
 
 import yaml
 
+from bot.content import load_story
 from bot.files import atomic_copy, atomic_write_text
-from bot.load import Campaign, LoadError, _load_story, load_campaign
+from bot.images import ImageProblem, check_image
+from bot.load import Campaign, LoadError, load_campaign
 from bot.vn import nfc, slug
 
 FOLDER = "tu-co-so"  # content/tu-co-so/: stories that came from the grassroots
@@ -90,11 +92,11 @@ def write_story(campaign: Campaign, *, ref: str, title: str, body: str, kind: st
         for src, rel in zip(photos, image_rels, strict=True):
             atomic_copy(src, staged_md.parent / rel, root=content)
         atomic_write_text(staged_md, text, root=content)
-        story, problems = _load_story(staged_md, workspace, content)
+        story, problems, _photos = load_story(staged_md, workspace, content, _image_problem)
         if story is not None:
             problems += _cross_problems(campaign, story.front)
         if story is None or problems:
-            shown = "; ".join(f"{p.message}" + (f" (cách sửa: {p.fix})" if p.fix else "") for p in problems[:5])
+            shown = "; ".join(_label(p.field) + p.message + (f" (cách sửa: {p.fix})" if p.fix else "") for p in problems[:5])
             raise PublishError(f"bài chưa hợp lệ nên chưa ghi gì vào content/: {shown}")
         final_md = content / rel_md
         written: list[Path] = []
@@ -130,6 +132,24 @@ def write_story(campaign: Campaign, *, ref: str, title: str, body: str, kind: st
         if problem:
             out.note = problem
     return out
+
+
+FIELD_LABELS = {"title": "tiêu đề", "kind": "loại bài", "unit": "đơn vị", "audience": "phạm vi đăng",
+                "platforms": "nền tảng", "banner": "mẫu banner", "images": "ảnh", "approved_by": "người duyệt"}
+
+
+def _label(field: str | None) -> str:
+    """The Vietnamese name of a front-matter key a problem is about ("loại bài: …"), or nothing."""
+    if not field:
+        return ""
+    key = str(field).split(".")[0].split("[")[0]
+    return f"{FIELD_LABELS.get(key, key)}: "
+
+
+def _image_problem(path: Path) -> tuple[str, str | None] | None:
+    """The loader's photo check (bot.images): (message, fix) or None."""
+    bad = check_image(path)
+    return (bad.message, bad.fix) if isinstance(bad, ImageProblem) else None
 
 
 def _cross_problems(campaign: Campaign, front: Any) -> list[Any]:

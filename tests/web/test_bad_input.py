@@ -195,6 +195,8 @@ def test_a_reviewer_cannot_approve_another_branchs_submission(server: Served) ->
     assert not (server.ws / "content" / "tu-co-so").exists()
     for p in photos:
         assert other.get(f"{server.base}/review/photo/{p.id}").status_code == 404
+    dash = other.get(server.base + "/dashboard").text
+    assert '<span class="num">0</span> chờ duyệt' in dash and "Phan Rang" not in dash  # only its own branch
     # not logged in at all: to the login page, never the queue
     anon = server.client()
     r = anon.get(server.base + "/review", allow_redirects=False)
