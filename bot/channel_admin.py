@@ -1,7 +1,7 @@
 """What `campaign-bot channels` reads and changes in the store: the active channels with their hold
 or pause, and the release of a held channel by a person.
 
-Kept apart from the command line so that it talks to no database library; the release is the
+Through bot.store's channel functions only (no database library here); the release is the
 store's own (:func:`bot.store.channels.release_hold`), the one the worker uses.
 """
 
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-
-from sqlmodel import select
 
 from bot.store import Channel, ChannelState, Store
 
@@ -33,11 +31,11 @@ def release(store: Store, channel_ids: tuple[str, ...], actor: str = "cli") -> l
 
     Through the store's one release (:func:`bot.store.channels.release_hold`), the same as the worker's
     when a new token appears: audited as ``channel.released``, so the people told of the hold hear of it."""
-    from bot.store.channels import release_hold
+    from bot.store.channels import release_hold, states
     from bot.store.models import utcnow
 
-    with store.session() as s:
-        unknown = [cid for cid in channel_ids if s.get(ChannelState, cid) is None]
+    known = states(store)
+    unknown = [cid for cid in channel_ids if cid not in known]
     if unknown:
         return unknown
     for cid in channel_ids:
@@ -47,10 +45,10 @@ def release(store: Store, channel_ids: tuple[str, ...], actor: str = "cli") -> l
 
 def active_channels(store: Store) -> list[ChannelRow]:
     """Every active channel, sorted by id, with its state."""
-    with store.session() as s:
-        rows = s.exec(select(Channel).where(Channel.active)).all()
-        states = {st.channel_id: st for st in s.exec(select(ChannelState)).all()}
-    return [ChannelRow(r.id, r.unit_id, r.platform, r.account_id, r.token_env, r, states.get(r.id))
+    from bot.store.channels import channel_rows, states
+
+    rows, by_id = channel_rows(store, active_only=True), states(store)
+    return [ChannelRow(r.id, r.unit_id, r.platform, r.account_id, r.token_env, r, by_id.get(r.id))
             for r in sorted(rows, key=lambda r: r.id)]
 
 

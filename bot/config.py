@@ -13,7 +13,7 @@ from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from bot import bounds as B
 
@@ -232,19 +232,64 @@ class CampaignFile(Strict):
 # --- config/units.yaml ----------------------------------------------------------------------
 
 
+def platform_names() -> tuple[str, ...]:
+    """The platforms ``platform:`` and ``platforms:`` may name: those registered in bot.channels.spec
+    (Facebook and Zalo, and any other a plug-in or a test registers), read at each validation."""
+    from bot.channels import spec
+
+    return spec.names()
+
+
+def _platform(name: str) -> str:
+    known = platform_names()
+    if name in known:
+        return name
+    import difflib
+
+    listed = ", ".join(known)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    fix = f"có phải ý bạn là '{close[0]}'? (các nền tảng: {listed})" if close else f"dùng một trong: {listed}"
+    raise ValueError(f"nền tảng không có: '{name[:B.ID_MAX]}' | fix: {fix}")
+
+
+Platform = Annotated[str, B.max_len(B.ID_MAX, "tên nền tảng"), AfterValidator(_platform)]
+# ``platforms:`` of a schedule, a milestone or a story; left out: every registered platform.
+Platforms = Annotated[list[Platform], B.max_len(B.LIST_MAX, "danh sách nền tảng")]
+
+
+def all_platforms() -> list[str]:
+    return list(platform_names())
+
+
+_closed_models: dict[type[BaseModel], type[BaseModel]] = {}
+
+
+def _closed(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` refusing unknown keys: a platform's account model may ignore them, but in units.yaml a
+    misspelt ``pageid:`` must be an error that suggests ``page_id``, not a silently missing id."""
+    if model not in _closed_models:
+        _closed_models[model] = type(model.__name__, (model,), {"model_config": ConfigDict(extra="forbid"),
+                                                                "__module__": model.__module__})
+    return _closed_models[model]
+
+
 class ChannelConfig(Strict):
-    platform: Literal["facebook", "zalo"]
-    page_id: B.AccountId = None
-    oa_id: B.AccountId = None
+    """One channel of a unit. ``platform:`` names a registered platform (bot.channels.spec); the other
+    keys are its account fields (``page_id`` for Facebook, ``oa_id`` and ``broadcast`` for Zalo…),
+    checked by that platform's own account model, each error at its own line."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    platform: Platform
     token_env: Annotated[str | None, B.max_len(B.ID_MAX * 2, "tên biến")] = None
-    broadcast: bool = False
+    _account: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _ids(self) -> ChannelConfig:
-        if self.platform == "facebook" and not self.page_id:
-            raise ValueError("kênh facebook thiếu page_id | fix: thêm page_id: \"<mã Trang>\" (ghi trong dấu ngoặc kép)")
-        if self.platform == "zalo" and not self.oa_id:
-            raise ValueError("kênh zalo thiếu oa_id | fix: thêm oa_id: \"<mã OA>\" (ghi trong dấu ngoặc kép)")
+    def _account_fields(self) -> ChannelConfig:
+        from bot.channels import spec
+
+        # the platform's errors (pydantic's, raised here) are reported under this channel, each at its line
+        self._account = _closed(spec.get(self.platform).account).model_validate(dict(self.__pydantic_extra__ or {}))
         if self.token_env and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", self.token_env):
             raise ValueError(
                 f"token_env phải là TÊN biến môi trường, không phải token: {self.token_env[:6]}… "
@@ -253,8 +298,21 @@ class ChannelConfig(Strict):
         return self
 
     @property
+    def account(self) -> Any:
+        """The account fields as the platform's model validated them."""
+        return self._account
+
+    @property
     def account_id(self) -> str | None:
-        return self.page_id if self.platform == "facebook" else self.oa_id
+        from bot.channels import spec
+
+        value = getattr(self._account, spec.get(self.platform).account_field, None)
+        return str(value) if value is not None else None
+
+    @property
+    def broadcast(self) -> bool:
+        """Zalo's "also send to followers" (False on a platform without it)."""
+        return bool(getattr(self._account, "broadcast", False))
 
 
 class UnitConfig(Strict):
@@ -300,7 +358,7 @@ class ScheduleConfig(Strict):
     kinds: list[Literal[KINDS]] = Field(default_factory=list)  # type: ignore[valid-type]
     slogan: bool = False
     units: UnitSelector = "all"
-    platforms: list[Literal["facebook", "zalo"]] = Field(default_factory=lambda: ["facebook", "zalo"])
+    platforms: Platforms = Field(default_factory=all_platforms)
     grace: str = "1h"
     banner: B.OptId = None
 
@@ -416,7 +474,7 @@ class MilestoneConfig(Strict):
     banner: B.OptId = "milestone"
     message: B.Message
     phase: B.OptShortText = None
-    platforms: list[Literal["facebook", "zalo"]] = Field(default_factory=lambda: ["facebook", "zalo"])
+    platforms: Platforms = Field(default_factory=all_platforms)
 
     @field_validator("thresholds")
     @classmethod
@@ -435,15 +493,9 @@ class MilestoneConfig(Strict):
     @field_validator("message")
     @classmethod
     def _message(cls, v: str) -> str:
-        from jinja2 import TemplateSyntaxError
+        from bot.templating import check_text  # the staff sandbox: syntax, filters, what it refuses
 
-        from bot.templating import env
-
-        try:
-            env().from_string(v)
-        except TemplateSyntaxError as exc:
-            raise ValueError(f"mẫu thông điệp lỗi: {exc.message} | fix: kiểm tra các cặp {{{{ … }}}}") from None
-        return v
+        return check_text(v, "mẫu thông điệp")
 
     @model_validator(mode="after")
     def _who(self) -> MilestoneConfig:

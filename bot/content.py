@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from bot import bounds as B
-from bot.config import KINDS, Strict
+from bot.config import KINDS, Platforms, Strict, all_platforms
 from bot.vn import nfc
 from bot.yamlfile import Located, Problem, model_fields_vocabulary, parse_yaml, validate
 
@@ -31,7 +31,7 @@ class StoryFront(Strict):
     kind: Literal[KINDS]  # type: ignore[valid-type]
     unit: B.Id
     audience: Literal["own", "cascade", "all"] | list[str] = "own"
-    platforms: list[Literal["facebook", "zalo"]] = Field(default_factory=lambda: ["facebook", "zalo"])
+    platforms: Platforms = Field(default_factory=all_platforms)
     approved: bool = False
     approved_by: B.OptShortText = None
     approved_at: B.Moment = None
@@ -45,6 +45,12 @@ class StoryFront(Strict):
     tags: Annotated[list[str], *B.short_list(B.LIST_MAX, B.TAG_MAX, "thẻ")] = Field(default_factory=list)
     summary: B.Summary = None
     withdrawn: B.OptShortText = None  # issue 16: the reason; the item is removed everywhere and never planned again
+    # issue 18: a video (a Reel when reel: true; video_frame: the thumbnail's second), a guide's PDF, a link post
+    video: B.OptRelPath = None
+    reel: bool = False
+    video_frame: Annotated[float, Field(ge=0, le=14_400)] | None = None
+    document: B.OptRelPath = None
+    link_post: bool = False
 
 
 @dataclass
@@ -56,6 +62,7 @@ class Story:
     images: list[str]  # workspace-relative paths of photos
     content_hash: str
     located: Located
+    attachments: dict[str, Any] = field(default_factory=dict)  # issue 18: video, document, link post (bot.video)
 
 
 STORY_VOCAB = model_fields_vocabulary(StoryFront)
@@ -75,42 +82,31 @@ def _split_front_matter(text: str, rel: str) -> tuple[str, str, list[Problem]]:
 
 
 # (folder, the suffix that is read, the suffixes that belong there without being read)
-READ_SUFFIXES = (("content", ".md", IMAGE_SUFFIXES), ("schedules", ".yaml", set()), ("banners", ".yaml", set()))
+READ_SUFFIXES = (("content", ".md", IMAGE_SUFFIXES | {".mp4", ".pdf"}), ("schedules", ".yaml", set()), ("banners", ".yaml", set()))
 
 
 def skipped_files(workspace: Path, scan: Any = None) -> list[Problem]:
     """Files that look like campaign files but are not read (a story saved as ``.MD`` or ``.txt``, a
     schedule as ``.yml``): a warning each, so nothing is ignored without a word. ``scan``: the folder's
     listing already taken (a :class:`bot.reload.Scan`), instead of listing it again."""
+    if scan is None:
+        from bot.reload import Scan
+
+        scan = Scan.take(workspace)
     warnings: list[Problem] = []
     for folder, suffix, also in READ_SUFFIXES:
-        root = workspace / folder
-        if scan is not None:
-            paths = scan.under(workspace, folder, recursive=folder == "content")
-        elif root.is_dir():
-            pattern = "**/*" if folder == "content" else "*"
-            paths = sorted(p for p in root.glob(pattern)
-                           if p.is_file() and not any(part.startswith(".") for part in p.relative_to(workspace).parts))
-        else:
-            continue
-        for path in paths:
-            if path.suffix == suffix or path.suffix.lower() in also or (folder == "banners" and "assets" in path.parts):
+        for rel in scan.names(folder, recursive=folder == "content"):
+            if rel.endswith(suffix) or rel.lower().endswith(tuple(also)):
+                continue  # (a quick look first: most files are stories and photos)
+            path = PurePosixPath(rel)
+            if path.suffix == suffix or path.suffix.lower() in also:
                 continue
-            rel = path.relative_to(workspace).as_posix()
             fix = f"đổi tên tệp thành {path.stem}{suffix}" if path.suffix.lower() in {".md", ".markdown", ".txt", ".yml", ".yaml"} \
                 else f"tệp này không được đọc; bài viết phải là tệp {suffix}"
             if folder == "content" and path.suffix.lower() == ".txt":
                 fix += " và thêm phần khai báo đầu bài (xem `campaign-bot new story`)"
             warnings.append(Problem(rel, None, None, f"tệp bị bỏ qua: đuôi '{path.suffix or '(không có)'}' không phải '{suffix}'", fix))
     return warnings
-
-
-def iter_files(folder: Path, pattern: str) -> list[Path]:
-    """The files of ``folder`` matching ``pattern``, sorted, without hidden files or folders."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob(pattern)
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def read_text(raw: bytes) -> str:
@@ -157,15 +153,19 @@ def load_story(path: Path, workspace: Path, content_dir: Path, image_problem: Im
     elif (too_long := B.body_problem(body)) is not None:
         problems.append(located.problem((), *too_long))
     images, deps = _photos(front, path, workspace, content_dir, located, problems, image_problem)
+    from bot.video import story_attachments  # issue 18: video, document, link
+
+    attachments, more, stamps, more_deps = story_attachments(front, path, workspace, content_dir, located)
+    problems += more
+    deps += more_deps
     story_id = path.relative_to(content_dir).with_suffix("").as_posix()
     # The photos' size and time too (issue 16): a photo replaced under the same name is a new version of the
     # story (bot.corrections compares the bytes themselves, only for stories whose hash changed).
-    stamps = []
     for rel_image in images:
         st = (workspace / rel_image).stat()
         stamps.append(f"{rel_image}:{st.st_size}:{st.st_mtime_ns}")
     digest = hashlib.sha256((text + "\n".join(stamps)).encode()).hexdigest()
-    return Story(story_id, front, body, rel, images, digest, located), problems, deps
+    return Story(story_id, front, body, rel, images, digest, located, attachments), problems, deps
 
 
 def _photos(front: StoryFront, path: Path, workspace: Path, content_dir: Path, located: Located,

@@ -7,6 +7,10 @@ banner made a tick take 33 s. So every image is checked when the folder loads �
 from its bytes (never the name), Pillow's ``verify``, a decompression-bomb limit, dimensions and
 size within :mod:`bot.bounds` — and a logo or background larger than the banner needs is reduced
 once and kept in a cache keyed by its content.
+
+Pillow is imported on first decode (:func:`pillow`), not with this module: the loader imports
+:class:`ImageProblem` and :func:`check_image` from here, and ``import bot.load`` must not load Pillow
+(a ``check`` of a folder without images, or a process that only plans, never needs it).
 """
 
 from __future__ import annotations
@@ -17,17 +21,24 @@ import os
 import threading
 import warnings
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-
-from PIL import Image, ImageOps, UnidentifiedImageError
+from types import ModuleType
 
 from bot import bounds
 from bot.files import atomic_write
 from bot.vn import so
 
-# Pillow refuses (DecompressionBombError) images above twice this and warns above it; the
-# warning is turned into a refusal in :func:`check_image`.
-Image.MAX_IMAGE_PIXELS = bounds.IMAGE_PIXELS_MAX
+
+@cache
+def pillow() -> ModuleType:
+    """``PIL.Image``, with the decompression-bomb limit of :mod:`bot.bounds` set. Every module that decodes an
+    image calls this first: Pillow refuses (DecompressionBombError) images above twice the limit and warns above
+    it; the warning is turned into a refusal in :func:`inspect_bytes`."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = bounds.IMAGE_PIXELS_MAX
+    return Image
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,9 @@ def _check(path: Path, size: int) -> ImageInfo | ImageProblem:
 
 def inspect_bytes(data: bytes) -> ImageInfo | ImageProblem:
     """The checks of :func:`check_image` on bytes already read (also for downloaded images)."""
+    from PIL import UnidentifiedImageError
+
+    Image = pillow()
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -158,6 +172,7 @@ def banner_bytes(path: Path, data: bytes | None = None) -> bytes:
         return cached
     # One decode at a time: the worker draws banners on several threads, and eight threads each
     # decoding the same 6000×3000 logo would need eight times its memory.
+    Image = pillow()
     with _REDUCE_LOCK:
         with _LOCK:
             cached = _REDUCED.get(digest)
@@ -184,6 +199,9 @@ def banner_bytes(path: Path, data: bytes | None = None) -> bytes:
 
 
 def _reduce(data: bytes) -> bytes:
+    from PIL import ImageOps
+
+    Image = pillow()
     side = bounds.IMAGE_REDUCE_SIDE
     with Image.open(io.BytesIO(data)) as img:
         if img.format == "JPEG":

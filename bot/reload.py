@@ -25,7 +25,7 @@ import hashlib
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,32 +56,35 @@ def _is_regular(st: os.stat_result) -> bool:
 
 
 def walk(root: Path) -> list[tuple[str, Stamp]]:
-    """Every non-hidden regular file under ``root`` with its stamp (in no particular order).
+    """Every non-hidden regular file under ``root`` with its stamp (in no particular order)."""
+    return list(iter_walk(root))
+
+
+def iter_walk(root: Path) -> Iterator[tuple[str, Stamp]]:
+    """:func:`walk`, one file at a time.
 
     Symlinked folders are not entered and symlinked files are followed — what ``Path.glob("**")`` does
     in Python 3.11, so the loader and this listing always see the same files."""
-    out: list[tuple[str, Stamp]] = []
     todo = [str(root)]
     while todo:
         folder = todo.pop()
         try:
-            with os.scandir(folder) as it:
-                entries = list(it)
+            it = os.scandir(folder)
         except OSError:
             continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    todo.append(entry.path)
+        with it:
+            for entry in it:  # one entry at a time: a folder of 10,000 stories is not held in memory
+                if entry.name.startswith("."):
                     continue
-                st = entry.stat()  # follows a symlinked file, like Path.is_file()
-            except OSError:
-                continue
-            if _is_regular(st):
-                out.append((entry.path, stamp_of(st)))
-    return out
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        todo.append(entry.path)
+                        continue
+                    st = entry.stat()  # follows a symlinked file, like Path.is_file()
+                except OSError:
+                    continue
+                if _is_regular(st):
+                    yield entry.path, stamp_of(st)
 
 
 @dataclass
@@ -89,8 +92,9 @@ class Scan:
     """The watched files of a workspace at one moment: path → stamp, and when the listing began."""
 
     files: dict[str, Stamp]
-    roots: dict[str, list[str]]  # watched folder name → its files, in the loader's order
+    roots: dict[str, list[str]]  # watched folder name → its files (absolute, in no particular order)
     started_ns: int
+    top: str = ""  # the workspace, with a trailing separator
 
     @classmethod
     def take(cls, workspace: Path) -> Scan:
@@ -101,14 +105,25 @@ class Scan:
             listed = walk(workspace / name)
             roots[name] = [p for p, _ in listed]
             files.update(listed)
-        return cls(files, roots, started)
+        return cls(files, roots, started, str(workspace) + os.sep)
+
+    def names(self, name: str, suffix: str = "", recursive: bool = True) -> list[str]:
+        """The files of a watched folder (with this suffix; in sub-folders too if ``recursive``), relative
+        to the workspace ("content/a/b.md"), in the loader's order: ``sorted(folder.glob("**/*.md"))`` or
+        ``sorted(folder.glob("*.yaml"))`` (paths compare part by part). Plain strings: at 10,000 stories
+        making a Path of each costs more than the rest of a reload."""
+        listed = self.roots.get(name, [])
+        cut = len(self.top)
+        rels = [p[cut:] for p in listed
+                if p.endswith(suffix) and (recursive or p.count(os.sep, cut) == 1)]
+        if os.sep != "/":  # pragma: no cover - posix only in practice
+            rels = [r.replace(os.sep, "/") for r in rels]
+        rels.sort(key=lambda r: r.split("/"))
+        return rels
 
     def under(self, workspace: Path, name: str, suffix: str = "", recursive: bool = True) -> list[Path]:
-        """The files of a watched folder (with this suffix; in sub-folders too if ``recursive``), in the
-        loader's order: ``sorted(folder.glob("**/*.md"))`` or ``sorted(folder.glob("*.yaml"))``."""
-        top = str(workspace / name) + os.sep
-        return sorted(Path(p) for p in self.roots.get(name, [])
-                      if p.endswith(suffix) and (recursive or os.sep not in p[len(top):]))
+        """:meth:`names` as paths in the workspace."""
+        return [workspace / rel for rel in self.names(name, suffix, recursive)]
 
     def stamp(self, path: str) -> Stamp | None:
         return self.files[path] if path in self.files else stat_stamp(path)
@@ -139,12 +154,28 @@ class Reloader:
     result: Any = None  # the last Campaign, or the problems of a broken folder
     used: set[str] = field(default_factory=set)  # entries used by the load under way (the others are dropped)
     parsed: int = 0  # files parsed by the last load (for tests and the bench)
+    context: Any = None  # what validation depended on besides the files (the registered platforms)
 
-    def unchanged(self, scan: Scan) -> bool:
-        """Nothing watched changed since the last load: same listing, same stamps (none of them recent)."""
-        if self.fingerprint is None or self.result is None or self.fingerprint != scan.files:
+    def within(self, context: Any) -> None:
+        """Forget everything if validation now depends on something else (a platform registered since)."""
+        if context != self.context:
+            self.entries.clear()
+            self.fingerprint = self.result = None
+            self.context = context
+
+    def unchanged(self, workspace: Path) -> bool:
+        """Nothing watched changed since the last load: same listing, same stamps (none of them recent
+        then: see :meth:`finish`). Compared file by file while listing, so that a minute where nothing
+        changed keeps nothing per file (memory flat as stories grow); stops at the first difference."""
+        if self.fingerprint is None or self.result is None:
             return False
-        return all(stat_stamp(p) == st for p, st in self.extra)
+        known, seen = self.fingerprint, 0
+        for name in WATCHED:
+            for path, st in iter_walk(workspace / name):
+                if known.get(path) != st:
+                    return False
+                seen += 1
+        return seen == len(known) and all(stat_stamp(p) == st for p, st in self.extra)
 
     def digest(self, path: str) -> str | None:
         """The hash of ``path``'s bytes as the last load parsed them (None: the load did not read it)."""

@@ -58,6 +58,9 @@ class Post:
     progress: dict[str, Any] = field(default_factory=dict)
     # False for a repost of a corrected item (issue 16): followers already had the first broadcast.
     broadcast: bool = True
+    # Issue 18: the story's video (absolute path, reel, frame…), document (path, url, title, pages) and
+    # link_post, as bot.posts.attachments_for resolves them; empty for a plain post.
+    attachments: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,13 @@ The API (names kept stable for the loader, the worker, the CLI and the reports):
                                       #    secret_env + CAMPAIGN_SECRET_KEY)
     spec.secret_values(env, token_envs)  # their values, longest first (what scrub() removes)
     spec.scrub(text, secrets)         # THE secret scrubber: secret values and token-like query values
-    spec.describe(channel, env, privacy=True)  # "facebook://…abcd@1234 (Trang Facebook, …)"
+    spec.describe(channel, env, privacy=True)  # "facebook://1001 (Trang Facebook, đơn vị u, FB_T=…abcd, đăng thật)"
+    spec.labels()                     # {"facebook": "Trang Facebook", "zalo": "Zalo OA"} for reports and the CLI
+
+Adding a platform: one package ``bot/channels/<name>/`` whose ``spec.py`` builds a :class:`PlatformSpec`
+and calls :func:`register` (add the module to ``_BUILTINS``), a fake server in ``tests/fakes/`` on the
+shared base (tests/fakes/base.py), and one row in tests/channels/test_contract.py. A platform defined
+outside ``bot/`` registers itself the same way (tests/channels/site_platform.py does).
 
 ``channel`` in :func:`describe` is anything with ``platform``, ``token_env`` and either ``account_id``
 (a store row) or the account field (the loader's channel config); ``unit_id`` and ``id`` are shown
@@ -64,6 +70,7 @@ SCRUB_MIN_LEN = 6
 SCRUB_LIMIT = 2000
 # Token-bearing query parameters that may be echoed by a platform or a library in an error text.
 _QUERY_SECRET = re.compile(r"(access_token|input_token|appsecret_proof|refresh_token|secret_key)=[^&\s'\"]+")
+_BEARER = re.compile(r"(Bearer|OAuth)\s+[A-Za-z0-9._~+/=|-]{8,}")
 
 
 class Outcome(StrEnum):
@@ -281,6 +288,7 @@ def scrub(text: str, secrets: Iterable[str | None] = (), *, limit: int | None = 
         if secret in text:
             text = text.replace(secret, "****")
     text = _QUERY_SECRET.sub(r"\1=****", text)
+    text = _BEARER.sub(r"\1 ****", text)
     return text[:limit] if limit is not None else text
 
 

@@ -31,13 +31,15 @@ from bot.cli import (
 )
 from bot.cli.common import COMMAND_METAVAR, FROM_STORE, OPTIONS_METAVAR, CampaignGroup, Ctx
 from bot.messages import install_click_vietnamese, setup_logging
+from bot.web import cli as web_cli
 
 install_click_vietnamese()  # click's own messages (usage errors, --help) in Vietnamese
 
-# Every command group, one module each, registered below. A new group (the web's `serve` and `users`,
-# say) is one more module here: `from bot.web import cli as web_cli`, then add `web_cli`.
+# Every command group, one module each, registered below: a new group is one more module here
+# (the web's `serve` and `users` live beside the web application, in bot.web.cli).
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     campaign, ticks, status, channels, worker, metrics, milestones, reports, demo, alerts, new, corrections, digest,
+    web_cli,
 )
 
 @click.group(cls=CampaignGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},

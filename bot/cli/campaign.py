@@ -7,14 +7,16 @@ from datetime import UTC, datetime
 
 import click
 
+from bot.channels import spec
 from bot.cli.common import Ctx, parse_now
 from bot.messages import MOMENT
 from bot.vn import ngay_gio, so
 
 
 @click.command()
+@click.option("--check-links", is_flag=True, help="Tải thử từng đường dẫn (link:) của các bài: báo lỗi 4xx/5xx và thiếu ảnh xem trước.")
 @click.pass_obj
-def check(obj: Ctx) -> None:
+def check(obj: Ctx, check_links: bool) -> None:
     """Kiểm tra toàn bộ thư mục chiến dịch (không thay đổi dữ liệu)."""
     from bot.alerts import check_notice
     from bot.banners import campaign_fit_warnings, layout_engine_name
@@ -23,7 +25,7 @@ def check(obj: Ctx) -> None:
     c = obj.campaign
     approved = sum(1 for s in c.stories if s.front.approved)
     channels = [(u, ch) for u in c.units for ch in u.channels]
-    missing = [ch.token_env for _, ch in channels if ch.token_env and not obj.env.get(ch.token_env)]
+    missing = [ch.token_env for _, ch in channels if ch.token_env and not spec.is_live(ch.token_env, obj.env)]
     click.secho("✓ Thư mục chiến dịch hợp lệ.", fg="green")
     click.echo(f"  Chiến dịch: {c.config.name} ({c.config.start:%d/%m/%Y} – {c.config.end:%d/%m/%Y})")
     click.echo(f"  Đơn vị: {so(len(c.units))} · kênh: {so(len(channels))} · lịch đăng: {so(len(c.schedules))}")
@@ -44,7 +46,10 @@ def check(obj: Ctx) -> None:
         click.secho(f"⚠ {so(len(cut))} banner có chữ không vừa khung:", fg="yellow")
         for message in cut:
             click.echo(f"  {message}")
-    if not check_data_and_env(obj):  # data/*.csv row by row; a .env readable by others (issue 12)
+    data_ok = check_data_and_env(obj)  # data/*.csv row by row; a .env readable by others (issue 12)
+    from bot.links import echo_link_reports
+
+    if not data_ok or (check_links and not echo_link_reports(obj.campaign)):  # issue 18: fetched only when asked
         sys.exit(1)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from bot import channel_admin
+from bot.channels import spec
 from bot.cli.common import Ctx, emit_json
 from bot.messages import yes_no
 from bot.store import utcnow
@@ -48,7 +49,7 @@ def channels(obj: Ctx, as_json: bool, release: tuple[str, ...], offline: bool) -
     if release:
         unknown = channel_admin.release(obj.store, release)
         if unknown:
-            raise click.BadParameter(f"không có kênh '{unknown[0]}' (dạng: <mã đơn vị>/<facebook|zalo>)")
+            raise click.BadParameter(f"không có kênh '{unknown[0]}' (dạng: <mã đơn vị>/<{'|'.join(spec.names())}>)")
         for cid in release:
             click.echo(f"Đã mở lại kênh {cid}.")
     rows = channel_admin.active_channels(obj.store)
@@ -58,7 +59,8 @@ def channels(obj: Ctx, as_json: bool, release: tuple[str, ...], offline: bool) -
     for row in rows:
         st = row.state
         entry: dict[str, Any] = {"channel": row.id, "platform": row.platform, "account_id": row.account_id,
-                                 "token_env": row.token_env, "held": bool(st and st.status == "held")}
+                                 "token_env": row.token_env, "held": bool(st and st.status == "held"),
+                                 "describe": spec.describe(row.channel, obj.env)}  # the token masked
         if st and st.status == "held":
             entry.update(reason=st.reason, fix=st.fix, held_at=st.held_at)
         if channel_admin.paused(st, now):

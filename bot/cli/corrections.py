@@ -21,10 +21,9 @@ from bot import corrections as corrections_api
 from bot.cli.common import Ctx, emit_json
 from bot.corrections import Planned, write_withdrawn
 from bot.messages import CORRECTION_LABELS, CORRECTION_STATES
+from bot.reports import platform_label
 from bot.store import utcnow
 from bot.vn import ngay_gio
-
-PLATFORMS = {"facebook": "Facebook", "zalo": "Zalo"}
 
 
 def _print_plan(obj: Ctx, planned: list[Planned], dry_run: bool) -> None:
@@ -35,7 +34,7 @@ def _print_plan(obj: Ctx, planned: list[Planned], dry_run: bool) -> None:
     verb = "Sẽ" if dry_run else "Đã xếp lịch"
     click.echo(f"{verb} thay đổi {len(planned)} lượt đăng:")
     for p in planned:
-        where = f"{obj.unit_name(p.unit_id)} · {PLATFORMS.get(p.platform, p.platform)}"
+        where = f"{obj.unit_name(p.unit_id)} · {platform_label(p.platform)}"
         when = f"đăng lúc {ngay_gio(p.posted_at, tz)}" if p.posted_at else "chưa đăng"
         click.echo(f"  • {p.content_id} — {where} — {p.url or p.post_id or '(chưa có bài)'} — {when}")
         click.echo(f"      → {CORRECTION_LABELS.get(p.action, p.action)} ({p.why})")
@@ -127,7 +126,7 @@ def history_cmd(obj: Ctx, content_id: str, as_json: bool) -> None:
     if row["withdrawn"]:
         click.secho(f"ĐÃ RÚT lúc {ngay_gio(row['withdrawn_at'], tz)}: {row['withdrawn']}", fg="yellow")
     for p in posts:
-        where = f"{obj.unit_name(p['unit'])} · {PLATFORMS.get(p['platform'], p['platform'])}"
+        where = f"{obj.unit_name(p['unit'])} · {platform_label(p['platform'])}"
         if p["posted_at"]:
             line = f"  • {where}: đăng lúc {ngay_gio(p['posted_at'], tz)} — {p['url'] or p['post_id']}"
         else:

@@ -9,6 +9,7 @@ from collections import Counter
 
 import click
 
+from bot.channels import spec
 from bot.cli.common import Ctx, parse_now
 from bot.demo import apply_reset, demo_env, demo_folder, plan_reset
 from bot.messages import MOMENT
@@ -76,7 +77,7 @@ def demo(obj: Ctx, days: int, start_text: str | None) -> None:
     click.echo(
         f"Xong: {so(totals['sent'])} bài mới ({so(totals['milestones'])} tin cột mốc); bản thử có {so(len(posts))} bài "
         f"cho {so(len({p.parent.parent.name for p in posts}))} đơn vị "
-        f"(facebook {so(platforms['facebook'])}, zalo {so(platforms['zalo'])})."
+        f"({', '.join(f'{label} {so(platforms[name])}' for name, label in spec.labels().items())})."
     )
     if written:
         click.echo(f"Bản tin tuần: {so(written)} thư (.eml) trong {digests}/ — không gửi cho ai.")

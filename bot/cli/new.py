@@ -45,7 +45,7 @@ unit: {{ unit }}   # ĐIỀN: mã đơn vị tác giả (cột id trong config/u
 # (bài của một công đoàn cơ sở chỉ lên Trang của chính nó); all = mọi đơn vị;
 # hoặc một danh sách mã, ví dụ [ldld-tinh, cd-giao-duc]. Lịch đăng (schedules/) cũng phải có đơn vị đó.
 audience: own   # ai đăng bài: own | cascade | all | [mã, mã] (xem ghi chú ngay trên)
-platforms: [facebook, zalo]   # đăng lên đâu: facebook, zalo hoặc cả hai
+platforms: [{{ platform_names | join(', ') }}]   # đăng lên đâu: một hoặc nhiều trong {{ platform_names | join(', ') }}
 approved: false   # chỉ bài approved: true mới được đăng; đổi khi bài đã được duyệt
 approved_by:   # người hoặc ban duyệt bài, ví dụ Ban Tuyên giáo LĐLĐ tỉnh
 approved_at:   # ngày duyệt, bắt buộc khi approved: true, ví dụ 2026-11-24
@@ -77,7 +77,7 @@ schedules:
     # hoặc theo cấp {level: district}. Các cấp:{% for l in levels %} {{ l }} ({{ level_labels[l] }}){% if not loop.last %},{% endif %}{% endfor %}
     # Để trống [] thì lịch chưa đăng gì.
     units: []
-    platforms: [facebook, zalo]   # facebook, zalo hoặc cả hai
+    platforms: [{{ platform_names | join(', ') }}]   # một hoặc nhiều trong {{ platform_names | join(', ') }}
     grace: 1h   # máy tắt lúc đến giờ thì vẫn đăng bù trong khoảng này (30m, 2h, 1d)
     banner:   # mẫu banner (id trong banners/*.yaml); để trống: mẫu theo loại bài
 
@@ -98,19 +98,20 @@ UNIT = """
     channels: []
     # Mỗi kênh ghi TÊN biến môi trường chứa token; token đặt trong tệp .env, không bao giờ ghi ở đây.
     # channels:
-    #   - platform: facebook
-    #     page_id: "ĐIỀN mã Trang"          # trong dấu ngoặc kép
-    #     token_env: FB_TOKEN_{{ env_name }}
-    #   - platform: zalo
-    #     oa_id: "ĐIỀN mã OA"
-    #     token_env: ZALO_REFRESH_{{ env_name }}
-    #     broadcast: false                  # true: gửi tới người quan tâm OA
+{%- for p in platforms %}
+    #   - platform: {{ p.name }}   # {{ p.label }}
+    #     {{ p.account_field }}: "ĐIỀN mã {{ p.account_label }}"   # trong dấu ngoặc kép
+    #     token_env: {{ p.name | upper }}_TOKEN_{{ env_name }}
+{%- endfor %}
 """
 
 
 def render(template: str, **context: Any) -> str:
+    from bot.channels import spec
+
     return env().from_string(template).render(
-        kinds=KINDS, labels=KIND_LABELS, levels=LEVELS, level_labels=LEVEL_LABELS, **context
+        kinds=KINDS, labels=KIND_LABELS, levels=LEVELS, level_labels=LEVEL_LABELS, platforms=spec.all_specs(),
+        platform_names=spec.names(), **context
     ).rstrip("\n") + "\n"
 
 

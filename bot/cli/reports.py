@@ -32,7 +32,8 @@ def preview(obj: Ctx, days: int, out: str | None, from_text: str | None) -> None
     """Xem trước N ngày tới: lịch đăng theo đơn vị và nền tảng, từng bài như sẽ đăng, khung giờ bỏ trống
     và lý do, các lỗi của thư mục. Không đăng gì, không thay đổi dữ liệu."""
     from bot.load import LoadError, load_campaign
-    from bot.reports.preview import build_preview, write_preview, write_problems
+    from bot.reports.preview import build_preview
+    from bot.reports.preview_pages import write_preview, write_problems
 
     target = out_dir(obj, out, "preview")
     store = preview_store(obj)
@@ -75,7 +76,8 @@ def preview(obj: Ctx, days: int, out: str | None, from_text: str | None) -> None
 def report(obj: Ctx, from_text: str | None, to_text: str | None, out: str | None) -> None:
     """Báo cáo chiến dịch (HTML và CSV): bài đã đăng, chờ, tạm giữ, lỗi theo cấp và đơn vị; tương tác;
     tiến độ chỉ số so với chỉ tiêu; đơn vị chậm và đơn vị im lặng; các cột mốc đã đạt."""
-    from bot.reports.report import build_report, write_report
+    from bot.reports.report import build_report
+    from bot.reports.report_files import write_report
 
     campaign = obj.campaign
     first = parse_day(from_text, "--from")

@@ -11,6 +11,7 @@ import click
 from bot.cli.common import Ctx, emit_json
 from bot.messages import CORRECTION_LABELS, CORRECTION_STATES
 from bot.milestones import percent_text
+from bot.reports import platform_label
 from bot.reports.milestones import LEVEL_LABELS, threshold_label
 from bot.store import utcnow
 from bot.vn import ngay, ngay_gio, so
@@ -34,7 +35,8 @@ def status(obj: Ctx, as_json: bool) -> None:
         f"Tổng: đã đăng {so(t['sent'])}, chờ {so(t['pending'] + t['retry'])}, đang gửi {so(t['sending'])}, "
         f"lỗi {so(t['failed'])}, bỏ qua {so(t['skipped'])}."
     )
-    labels = {cid: f"{names.get(e['unit'], e['unit'])} · {e['platform']}" for cid, e in data["channels"].items()}
+    labels = {cid: f"{names.get(e['unit'], e['unit'])} · {platform_label(e['platform'])}"
+              for cid, e in data["channels"].items()}
     width = max([len("Kênh"), *map(len, labels.values())])  # never cut a name: the column grows instead
     click.echo(f"{'Kênh':<{width}} {'đã đăng':>8} {'chờ':>6} {'lỗi':>6}  ghi chú")
     for cid, e in data["channels"].items():

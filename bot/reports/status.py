@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from bot.channels.spec import describe
 from bot.load import Campaign
 from bot.store import Channel, ChannelState, Delivery, DeliveryState, Store
 from bot.vn import ngay_gio, so
@@ -24,8 +25,11 @@ def aware(value: datetime) -> datetime:
 
 
 def live_mode(platform: str, token_env: str | None, env: dict[str, str]) -> str:
-    """Where a channel's posts go now: its platform when its token is set, else the outbox folder."""
-    return platform if token_env and env.get(token_env) else "outbox"
+    """Where a channel's posts go now: its platform when its token is set, else the outbox folder
+    (the registry's one rule, bot.channels.spec.is_live)."""
+    from bot.channels.spec import is_live
+
+    return platform if is_live(token_env, env) else "outbox"
 
 
 def status_data(campaign: Campaign, store: Store, env: dict[str, str], now: datetime,
@@ -39,7 +43,8 @@ def status_data(campaign: Campaign, store: Store, env: dict[str, str], now: date
             )
         ).all()
         states = {st.channel_id: ChannelState(**st.model_dump()) for st in s.exec(select(ChannelState)).all()}
-        channels = {ch.id: (ch.unit_id, ch.platform, ch.token_env) for ch in s.exec(select(Channel)).all()}
+        channels = {ch.id: (ch.unit_id, ch.platform, ch.token_env, describe(ch, env))
+                    for ch in s.exec(select(Channel)).all()}
     per_channel: dict[str, dict[str, Any]] = {}
     totals: Counter[str] = Counter()
     for unit_id, channel_id, platform, state, n in rows:
@@ -48,12 +53,13 @@ def status_data(campaign: Campaign, store: Store, env: dict[str, str], now: date
         )
         entry["states"][state] = n
         totals[state] += n
-    for cid, (unit_id, platform, token_env) in channels.items():
+    for cid, (unit_id, platform, token_env, shown) in channels.items():
         st = states.get(cid)
         entry = per_channel.setdefault(
             cid, {"unit": unit_id, "platform": platform, "states": dict.fromkeys(DeliveryState.ALL, 0)}
         )
         entry["mode"] = live_mode(platform, token_env, env)
+        entry["describe"] = shown  # bot.channels.spec.describe: the token masked
         entry["held"] = st.status == "held" if st else False
         if st and st.status == "held":
             entry["reason"], entry["fix"] = st.reason, st.fix

@@ -141,13 +141,78 @@ def zalo_rig(sqlite_store: Any, tmp_path: Path) -> Iterator[ZaloContractRig]:
         yield ZaloContractRig(ZaloRig(fake, sqlite_store, tmp_path / "ws", folder, web.base_url))
 
 
+# ------------------------------------------------------------------------------------------- a plug-in
+# A third platform that exists only in the test suite (tests/channels/site_platform.py, its fake on the
+# shared base): registered through the spec, opened through the registry, held to the same contract.
+
+
+class SiteRig:
+    def __init__(self, fake: Any, tmp_path: Path) -> None:
+        self.fake = fake
+        self.tmp_path = tmp_path
+
+    def channel(self) -> Channel:
+        from bot.channels import ChannelContext, open_channel
+        from bot.store import Channel as Row
+
+        row = Row(id="tinh/site", unit_id="tinh", platform="site", account_id="congdoan.example.vn",
+                  token_env="SITE_TOKEN")
+        env = {"SITE_TOKEN": self.fake.token, "SITE_BASE": self.fake.base_url}
+        return open_channel(row, ChannelContext(self.tmp_path, None, env))  # type: ignore[arg-type]
+
+    def post(self) -> Post:
+        from tests.test_facebook import make_post
+
+        return make_post(platform="site", channel_id="tinh/site")
+
+    def count(self) -> int:
+        return len(self.fake.posts)
+
+    def provoke(self, situation: str, channel: Channel, post: Post) -> None:
+        f = self.fake
+        if situation == "duplicate":
+            channel.publish(post)  # an earlier attempt made it
+        elif situation == "retryable":
+            f.fail_next(500)
+        elif situation == "rate-limited":
+            f.fail_next(429)
+        elif situation == "token dead":
+            f.token = "rotated-by-the-admin-000000"
+        elif situation == "permission missing":
+            f.scopes.discard("write")
+        elif situation == "rejected":
+            f.fail_next(422)
+        elif situation == "answer lost after success":
+            f.drop_next()
+
+
+@pytest.fixture
+def site_rig(tmp_path: Path) -> Iterator[SiteRig]:
+    from tests.channels.site_platform import SPEC
+    from tests.fakes.site_server import SiteFake
+
+    spec.register(SPEC)
+    try:
+        with SiteFake() as fake:
+            yield SiteRig(fake, tmp_path)
+    finally:
+        spec.unregister("site")
+
+
 # ------------------------------------------------------------------------------------------- the table
 
-PLATFORMS = {"facebook": "facebook_rig", "zalo": "zalo_rig"}
+PLATFORMS = {"facebook": "facebook_rig", "zalo": "zalo_rig", "site": "site_rig"}
 
 
 def test_every_registered_platform_has_a_contract_row() -> None:
     assert set(spec.names()) <= set(PLATFORMS), "a registered platform without a row in the contract test"
+
+
+def test_a_plugin_platform_is_opened_through_the_registry(site_rig: SiteRig) -> None:
+    ch = site_rig.channel()
+    assert type(ch).__name__ == "SiteChannel" and str(ch).startswith("site://congdoan.example.vn (Trang web")
+    assert site_rig.fake.token not in str(ch) and "SITE_TOKEN" in spec.secret_names(["SITE_TOKEN"])
+    ch.close()
 
 
 @pytest.mark.parametrize("situation", SITUATIONS)

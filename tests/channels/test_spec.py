@@ -61,6 +61,7 @@ def test_scrub_removes_every_known_secret_and_token_like_query_values() -> None:
     out = spec.scrub(text, values)
     assert token not in out and "appsecret123" not in out and "abcdef" not in out
     assert "access_token=****" in out and "visible" in out
+    assert spec.scrub("Authorization: Bearer EAABzzzz1234567890") == "Authorization: Bearer ****"
     assert len(spec.scrub("a" * 5000, [])) == spec.SCRUB_LIMIT
 
 

@@ -44,6 +44,7 @@ from email.parser import HeaderParser
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
+from tests.fakes import graph_video
 from tests.fakes.base import FakeHandler, ServerThread
 
 DEFAULT_SCOPES = ("pages_manage_posts", "pages_read_engagement", "pages_show_list")
@@ -558,6 +559,8 @@ class GraphFake:
             ctype = headers.get("content-type", "")
             if body and ctype.startswith("multipart/form-data"):
                 form, files = parse_multipart(body, ctype)
+            elif body and ctype.startswith("application/octet-stream"):  # issue 18: a Reel's bytes (rupload)
+                form, files = graph_video.raw_body(headers, body)
             elif body:
                 form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
             if seen is not None:
@@ -612,6 +615,8 @@ class GraphFake:
             return "answer", (err.status, hdrs, err.envelope())
 
     def _route(self, method: str, seg: list[str]) -> tuple[str, str | None]:
+        if (video := graph_video.route(method, seg)) is not None:  # issue 18: tests/fakes/graph_video.py
+            return video
         if not seg:
             if method == "POST":
                 return "batch", None
@@ -690,6 +695,8 @@ class GraphFake:
 
     def _execute(self, method: str, endpoint: str, seg: list[str], info: TokenInfo, form: dict[str, str],
                  files: dict[str, Upload], query: dict[str, str]) -> Any:
+        if endpoint in graph_video.VIDEO_ENDPOINTS or (endpoint == "object" and graph_video.is_video(self, seg[0])):
+            return graph_video.execute(self, method, endpoint, seg, info, form, files, query)  # issue 18
         if endpoint == "batch":
             return self._batch(info, form)
         if endpoint == "me":

@@ -90,6 +90,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+from tests.fakes import zalo_video
 from tests.fakes.base import FakeHandler, FakeHTTPServer, ServerThread
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -580,7 +581,9 @@ class FakeZalo:
             ("GET", "/v3.0/oa/user/getlist"): self._user_getlist,
             ("GET", "/v2.0/oa/getfollowers"): self._getfollowers,
             ("POST", "/v2.0/oa/upload/image"): self._upload_image,
+            **zalo_video.routes(self),  # issue 18: tests/fakes/zalo_video.py
         }
+        routes.update(__import__("tests.fakes.zalo_cs", fromlist=["cs_routes"]).cs_routes(self))  # issue 19
         handler = routes.get((method, path))
         if handler is None:
             raise _Answer(404, b"<html><body>404 Not Found</body></html>", "text/html")
@@ -640,6 +643,7 @@ class FakeZalo:
             if key in d and d[key] not in ("show", "hide"):
                 raise self._err(-201, f"{key} is invalid!")
         if typ == "video":
+            zalo_video.validate(self, d)  # issue 18
             return
         author = d.get("author")
         if not isinstance(author, str) or not author.strip():
@@ -768,6 +772,7 @@ class FakeZalo:
                     "body": p.get("body"),
                     "comment": p.get("comment", "show"),
                     "cite": {},
+                    **({"video_id": p.get("video_id"), "avatar": p.get("avatar")} if p.get("type") == "video" else {}),
                 }
             )
 

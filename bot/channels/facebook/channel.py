@@ -89,7 +89,7 @@ from typing import Any, ClassVar
 import requests
 import urllib3
 
-from bot.channels import ChannelContext, mask
+from bot.channels import ChannelContext
 from bot.channels.facebook.check import GraphCheck
 from bot.channels.facebook.engagement import GraphEngagement
 from bot.channels.facebook.errors import GraphErrors
@@ -106,10 +106,13 @@ from bot.channels.facebook.http import (
 )
 from bot.channels.facebook.publish import GraphPublish
 from bot.channels.facebook.reconcile import GraphReconcile
+from bot.channels.facebook.spec import SPEC, TEXT_MAX
+from bot.channels.facebook.video import GraphVideo
+from bot.channels.spec import describe
 from bot.store import Channel as ChannelRow
 
 
-class FacebookChannel(GraphHttp, GraphErrors, GraphPublish, GraphReconcile, GraphCheck, GraphEngagement):
+class FacebookChannel(GraphHttp, GraphErrors, GraphPublish, GraphReconcile, GraphCheck, GraphEngagement, GraphVideo):
     """A Facebook Page. One instance per configured channel; thread-safe for distinct posts."""
 
     platform: ClassVar[str] = "facebook"
@@ -119,9 +122,9 @@ class FacebookChannel(GraphHttp, GraphErrors, GraphPublish, GraphReconcile, Grap
     service_url: ClassVar[str] = "https://www.facebook.com/"
     setup_url: ClassVar[str] = "https://developers.facebook.com/docs/pages-api/getting-started"
     protocol: ClassVar[str] = "facebook"
-    body_maxlen: ClassVar[int] = 63206
+    body_maxlen: ClassVar[int] = TEXT_MAX  # declared once, in spec.py (SPEC.limits.text_max)
     attachment_support: ClassVar[bool] = True
-    max_in_flight: ClassVar[int] = 1  # posts in flight per Page
+    max_in_flight: ClassVar[int] = SPEC.limits.in_flight  # posts in flight per Page
     batch_max: ClassVar[int] = BATCH_MAX
     template_tokens: ClassVar[dict[str, dict[str, Any]]] = {
         "page_id": {"name": "Page ID", "source": "row.account_id", "private": False, "required": True},
@@ -140,6 +143,7 @@ class FacebookChannel(GraphHttp, GraphErrors, GraphPublish, GraphReconcile, Grap
 
     def __init__(self, row: ChannelRow, ctx: ChannelContext) -> None:
         self.row = row
+        self.ctx = ctx  # issue 18: the media store for a guide's PDF
         env = ctx.env or {}
         self.page_id = str(row.account_id or "")
         self.token_env = row.token_env or ""
@@ -169,7 +173,7 @@ class FacebookChannel(GraphHttp, GraphErrors, GraphPublish, GraphReconcile, Grap
     # ------------------------------------------------------------------ printing
 
     def __str__(self) -> str:
-        return f"facebook://{mask(self._token)}@{self.page_id}"
+        return describe(self.row, {self.token_env: self._token} if self.token_env else {})
 
     __repr__ = __str__
 

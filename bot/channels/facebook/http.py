@@ -79,8 +79,9 @@ class Transport(requests.Session):
 
     It *is* a ``requests.Session`` (Zalo and the media checks use it as one) and it also holds
     :attr:`graph`, a ``urllib3`` pool that the Graph API calls use. Why two: on the post path urllib3
-    costs about half the client CPU of requests (bench/bench_facebook.py --http, issue 15 item 3:
-    0.91 against 1.51 ms per photo POST, 0.56 against 1.44 ms per text POST on this machine), because
+    costs half the client CPU of requests or less (bench/bench_facebook.py --http, issue 15 item 3, two
+    runs on this 2-core machine: 0.59–0.91 against 1.46–1.51 ms per photo POST, 0.48–0.56 against
+    1.34–1.44 ms per text POST; requests with ``trust_env=False`` only saves on small posts), because
     requests rebuilds each request through several layers and looks up proxies, netrc and CA settings
     in the environment on every call. The environment is read once here instead (proxy from
     ``HTTPS_PROXY``/``https_proxy``, the same CA bundle as requests), with the same timeouts, no

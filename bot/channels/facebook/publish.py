@@ -29,9 +29,17 @@ class GraphPublish:
                 # A local problem (banner not rendered yet, file moved): retried within the budget.
                 raise RetryLater(f"Không tìm thấy ảnh {image.name} để đăng.", code="no-image")
         self._require_token()
+        if post.attachments.get("document"):  # issue 18: the PDF must be online before the post links to it
+            from bot.media import ensure_document
+
+            ensure_document(self.ctx, post)
         with page_lock(self.page_id):
             try:
-                if len(images) == 1:
+                if post.attachments.get("video"):  # issue 18: a Page video or a Reel (video.py)
+                    published = self._publish_video(post, message)
+                elif post.attachments.get("link_post"):  # issue 18: the link's preview card, no banner
+                    published = self._publish_feed(message, post.link)
+                elif len(images) == 1:
                     published = self._publish_photo(message, images[0])
                 elif images:
                     published = self._publish_album(post, message, images)

@@ -24,6 +24,8 @@ class GraphReconcile:
 
     def find_existing(self, post: Post) -> Published | None:
         """Search the Page's recent posts for this post's text (after a crash or an unclear answer)."""
+        if post.attachments.get("video"):  # issue 18: by the saved video id, else the Page's videos (video.py)
+            return self._find_existing_video(post)
         wanted = normalize_text(post.text)
         start = post.first_attempt_at or post.created_at
         start = start - FIND_MARGIN if start else datetime.now(UTC) - FIND_FALLBACK_WINDOW
@@ -84,7 +86,9 @@ class GraphReconcile:
         link = self._published(post_id, Usage()).url
         with page_lock(self.page_id):
             try:
-                answer = self._call("POST", post_id, data={"message": message}, creates=True)
+                # issue 18: a video's text is its description (Graph API Video reference, "Updating")
+                field = "description" if post.attachments.get("video") else "message"
+                answer = self._call("POST", post_id, data={field: message}, creates=True)
             except Rejected as exc:
                 if self._gone(exc):
                     raise Rejected(f"Bài {link} không còn trên Trang (có thể đã bị xoá bằng tay). {exc.message}",
@@ -117,12 +121,13 @@ class GraphReconcile:
     def current(self, post_id: str, post: Post | None = None) -> PostState:
         link = self._published(post_id, Usage()).url
         try:
-            answer = self._call("GET", post_id, params={"fields": "id,message"}, need="pages_read_engagement")
+            field = "description" if post is not None and post.attachments.get("video") else "message"  # issue 18
+            answer = self._call("GET", post_id, params={"fields": f"id,{field}"}, need="pages_read_engagement")
         except Rejected as exc:
             if self._gone(exc):
                 return PostState(exists=False, url=link)
             raise
         body = answer.body if isinstance(answer.body, dict) else {}
-        matches = None if post is None else normalize_text(body.get("message")) == normalize_text(post.text)
+        matches = None if post is None else normalize_text(body.get(field)) == normalize_text(post.text)
         return PostState(exists=True, matches=matches, url=link)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.channels import HoldChannel, Post, Rejected, RetryLater
 from bot.channels.zalo.errors import AUTHOR_MAX, DESCRIPTION_MAX, TITLE_MAX, VN, ZaloApiError, _aware, _cut, _int
+from bot.channels.zalo.video import is_video_article  # issue 18
 from bot.vn import nfc
 
 
@@ -77,6 +78,10 @@ class ZaloArticle:
         if post.link:
             link = html.escape(post.link, quote=True)
             tail.append(f'<a href="{link}">{link}</a>')
+        from bot.channels.zalo.video import document_block
+
+        if (doc := document_block(post)) is not None:  # issue 18: a guide's PDF
+            tail.append(doc)
         if tail:
             blocks.append({"type": "text", "content": "<p>" + "<br>".join(tail) + "</p>"})
         return {
@@ -105,7 +110,8 @@ class ZaloArticle:
         for _page in range(self.search_pages):
             try:
                 data = self._call(
-                    "GET", "/v2.0/article/getslice", params={"offset": offset, "limit": 10, "type": "normal"}
+                    "GET", "/v2.0/article/getslice",
+                    params={"offset": offset, "limit": 10, "type": "video" if is_video_article(post) else "normal"}
                 )
             except ZaloApiError as err:
                 raise self._classified(err) from None

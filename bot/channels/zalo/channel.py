@@ -66,8 +66,8 @@ from bot.channels import (
     Published,
     Rejected,
     RetryLater,
-    mask,
 )
+from bot.channels.spec import describe
 from bot.channels.zalo.article import ZaloArticle
 from bot.channels.zalo.broadcast import BROADCAST_NOT_VERIFIED, ZaloBroadcast
 from bot.channels.zalo.errors import (
@@ -135,7 +135,7 @@ class ZaloChannel(ZaloArticle, ZaloBroadcast):
         self._media_store: Any = None
 
     def __str__(self) -> str:
-        return f"zalo://{self.oa_id} ({self.row.id}, token {self.token_env}={mask(self.env.get(self.token_env))})"
+        return describe(self.row, self.env)
 
     __repr__ = __str__
 
@@ -273,8 +273,16 @@ class ZaloChannel(ZaloArticle, ZaloBroadcast):
                     article_id,
                 )
         if not article_id:
-            image_urls = self._publish_images(post)
-            payload = self.article_payload(post, image_urls)
+            if post.attachments.get("document"):  # issue 18: the PDF is online before the article links to it
+                from bot.media import ensure_document
+
+                ensure_document(self.ctx, post)
+            if post.attachments.get("video"):  # issue 18: a video article, or one linking to the video (video.py)
+                from bot.channels.zalo.video import article_payload
+
+                payload = article_payload(self, post, progress)
+            else:
+                payload = self.article_payload(post, self._publish_images(post))
             try:
                 data = self._call("POST", "/v2.0/article/create", body=payload, idempotent=False, progress=progress)
             except ZaloApiError as err:
@@ -339,8 +347,10 @@ class ZaloChannel(ZaloArticle, ZaloBroadcast):
 
     def edit(self, post_id: str, post: Post) -> Published:
         self._oa_info()
-        image_urls = self._publish_images(post)
-        payload = {**self.article_payload(post, image_urls), "id": post_id}
+        from bot.channels.zalo.video import edit_payload  # issue 18: a video article stays one
+
+        payload = (edit_payload(self, post_id, post) if post.attachments.get("video") else None) \
+            or {**self.article_payload(post, self._publish_images(post)), "id": post_id}
         try:
             data = self._call("POST", "/v2.0/article/update", body=payload, idempotent=False)
         except ZaloApiError as err:
@@ -377,6 +387,10 @@ class ZaloChannel(ZaloArticle, ZaloBroadcast):
             raise self._classified(err) from None
         if post is None:
             return PostState(exists=True)
+        from bot.channels.zalo.video import shows  # issue 18: a video article has no body
+
+        if (video := shows(self, data, post)) is not None:
+            return PostState(exists=True, matches=video)
         wanted = self.article_payload(post, ["-"])
 
         def texts(blocks: Any) -> list[str]:
@@ -450,12 +464,17 @@ class ZaloChannel(ZaloArticle, ZaloBroadcast):
         wanted = {str(p) for p in post_ids}
         out: dict[str, EngagementReading] = {}
         offset = 0
-        for _page in range(30):
+        pages = [("normal", n) for n in range(30)] + [("video", n) for n in range(30)]  # issue 18: video articles too
+        for kind, n in pages:
             if not wanted:
                 break
+            if n == 0:
+                offset = 0
+            elif offset < 0:
+                continue  # this kind's list is read to its end
             try:
                 data = self._call(
-                    "GET", "/v2.0/article/getslice", params={"offset": offset, "limit": 10, "type": "normal"}
+                    "GET", "/v2.0/article/getslice", params={"offset": offset, "limit": 10, "type": kind}
                 )
             except ZaloApiError as err:
                 raise self._classified(err) from None
@@ -472,7 +491,7 @@ class ZaloChannel(ZaloArticle, ZaloBroadcast):
                     )
             offset += len(medias)
             if not medias or offset >= (_int(data.get("total"), 0) or 0):
-                break
+                offset = -1
         return out
 
     def keep_alive(self) -> None:

@@ -17,15 +17,19 @@ from bot.banners import (
     BannerError,
     BannerTemplate,
     draw_banner,
+    fonts,
     get_font,
     known_keys,
     layout_engine_name,
     layout_text,
     parse_number,
+    render,
     render_banner,
     render_string,
     template_assets,
 )
+from bot.banners import draw as px
+from bot.banners import layout as textlayout
 
 TRANSPARENT = {"color": "#00000000"}
 
@@ -304,7 +308,7 @@ def test_wraps_on_words_only() -> None:
     font = get_font("bold", 32)
     assert all(font.getlength(line) <= 300 for line in layout.lines)
     # As few lines as greedy wrapping needs, but balanced: no line much shorter than the others.
-    greedy = banners._greedy_paragraph(text.split(" "), banners._face("bold", 32), 300)
+    greedy = textlayout._greedy_paragraph(text.split(" "), fonts.face("bold", 32), 300)
     assert len(layout.lines) == len(greedy)
     widths = [font.getlength(line) for line in layout.lines]
     greedy_widths = [font.getlength(line) for line in greedy]
@@ -355,7 +359,7 @@ def test_no_break_space_glues_words() -> None:
     width = int(font.getlength("Liên đoàn Lao")) + 2  # room for three words, not four
     glued = layout_text("Liên đoàn Lao\u00a0động tỉnh", width, 500, size=40)
     assert glued.lines[0] == "Liên đoàn" and glued.lines[1].startswith("Lao\u00a0động")
-    loose = banners._greedy_paragraph("Liên đoàn Lao động tỉnh".split(), banners._face("regular", 40), width)
+    loose = textlayout._greedy_paragraph("Liên đoàn Lao động tỉnh".split(), fonts.face("regular", 40), width)
     assert loose[0] == "Liên đoàn Lao"  # control: without the no-break space greedy wrapping breaks there
 
 
@@ -468,11 +472,11 @@ def test_raqm_is_used_when_available() -> None:
 
 
 def test_basic_layout_fallback_warns(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(banners, "_FACES", {})
-    monkeypatch.setattr(banners, "_ENGINE_WARNED", False)
-    monkeypatch.setattr(banners.features, "check_feature", lambda name: False)
+    monkeypatch.setattr(fonts, "_FACES", {})
+    monkeypatch.setattr(fonts, "_ENGINE_WARNED", False)
+    monkeypatch.setattr(fonts.features, "check_feature", lambda name: False)
     with pytest.warns(RuntimeWarning, match="basic layout"):
-        font = banners.get_font("regular", 21)
+        font = fonts.get_font("regular", 21)
     assert font.layout_engine == ImageFont.Layout.BASIC
 
 
@@ -490,12 +494,12 @@ def test_font_fallback_when_fontpkg_fails(monkeypatch: pytest.MonkeyPatch) -> No
         raise RuntimeError("entry points broken")
 
     monkeypatch.setattr(fontpkg, "path", broken)
-    banners.font_path.cache_clear()
+    fonts.font_path.cache_clear()
     try:
-        path = banners.font_path("medium")
+        path = fonts.font_path("medium")
         assert path.name == "BeVietnamPro-Medium.ttf" and path.is_file()
     finally:
-        banners.font_path.cache_clear()
+        fonts.font_path.cache_clear()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -550,13 +554,13 @@ def test_progress_accepts_vietnamese_formatted_numbers() -> None:
 
 def capture_label(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
-    original = banners.layout_text
+    original = textlayout.layout_text
 
     def spy(text: str, *args: Any, **kwargs: Any) -> Any:
         seen.append(text)
         return original(text, *args, **kwargs)
 
-    monkeypatch.setattr(banners, "layout_text", spy)
+    monkeypatch.setattr(textlayout, "layout_text", spy)
     return seen
 
 
@@ -631,9 +635,9 @@ def test_gradient_runs_from_first_to_second_colour(direction: str) -> None:
 def test_gradient_is_cached() -> None:
     template = make([], size=(333, 222), background={"gradient": ["#ff0000", "#0000ff"]})
     draw_banner(template, {}, Path("."))
-    before = banners._gradient.cache_info().hits
+    before = px.gradient.cache_info().hits
     first = draw_banner(template, {}, Path("."))
-    assert banners._gradient.cache_info().hits == before + 1
+    assert px.gradient.cache_info().hits == before + 1
     first.putpixel((0, 0), (1, 2, 3))  # callers get a copy: drawing on one banner does not touch the cache
     assert draw_banner(template, {}, Path(".")).getpixel((0, 0)) != (1, 2, 3)
 
@@ -662,8 +666,8 @@ def test_cache_hit_returns_same_file_without_redrawing(
     assets_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
-    original = banners._draw
-    monkeypatch.setattr(banners, "_draw", lambda *args: calls.append(1) or original(*args))
+    original = render.draw
+    monkeypatch.setattr(render, "draw", lambda *args: calls.append(1) or original(*args))
     cache = tmp_path / "cache"
     first = render_banner(cache_template(), {"title": "Sáng kiến"}, assets_root, cache)
     mtime = first.stat().st_mtime_ns
@@ -705,7 +709,7 @@ def test_renderer_version_is_part_of_the_key(
 ) -> None:
     cache = tmp_path / "cache"
     before = render_banner(cache_template(), {"title": "x"}, assets_root, cache)
-    monkeypatch.setattr(banners, "RENDERER_VERSION", banners.RENDERER_VERSION + "-next")
+    monkeypatch.setattr(render, "RENDERER_VERSION", render.RENDERER_VERSION + "-next")
     assert render_banner(cache_template(), {"title": "x"}, assets_root, cache) != before
 
 
@@ -724,7 +728,7 @@ def test_failed_write_leaves_no_file(assets_root: Path, tmp_path: Path, monkeypa
 # ---------------------------------------------------------------------------------------------------------------
 # Balanced line breaks (issue 13): no orphan, no break inside a name where another break will do.
 
-ARTEFACTS = Path(__file__).resolve().parent / "artefacts" / "banners"  # gitignored: look at them after a run
+ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts" / "banners"  # gitignored: look at them after a run
 
 TITLES = [
     "15 tác giả sáng kiến tiêu biểu tỉnh Ninh Thuận năm 2026",
@@ -749,7 +753,7 @@ def test_no_single_word_alone_on_the_last_line(title: str, width: int) -> None:
 
 
 def greedy_lines(text: str, width: int, weight: str = "bold", size: int = 48) -> list[str]:
-    return banners._greedy_paragraph(text.split(" "), banners._face(weight, size), width)
+    return textlayout._greedy_paragraph(text.split(" "), fonts.face(weight, size), width)
 
 
 def test_greedy_wrapping_would_split_the_province_and_balancing_does_not() -> None:
@@ -790,18 +794,18 @@ def test_known_unit_names_are_kept_together() -> None:
     # through a template: the unit's name in the context is enough
     template = make([text_element("{{ title }}", [0, 0, width, 400], size=40, weight="bold")], size=(width, 400))
     seen: list[tuple[str, ...]] = []
-    original = banners.layout_text
+    original = textlayout.layout_text
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         result = original(*args, **kwargs)
         seen.append(result.lines)
         return result
 
-    banners.layout_text = spy  # type: ignore[assignment]
+    textlayout.layout_text = spy  # type: ignore[assignment]
     try:
         draw_banner(template, {"title": title, "unit": {"name": unit}}, Path("."))
     finally:
-        banners.layout_text = original  # type: ignore[assignment]
+        textlayout.layout_text = original  # type: ignore[assignment]
     assert seen and any(unit in line for line in seen[0])
 
 
@@ -974,7 +978,7 @@ def test_photo_layout_without_a_photo_uses_the_campaign_background(sample: Path)
 def test_balancing_by_word_advances_chooses_what_exact_measuring_would() -> None:
     """Balancing measures n² candidate lines from per-word advances (fast); the choice must be the one that
     measuring every line with the shaper gives."""
-    face = banners._face("bold", 40)
+    face = fonts.face("bold", 40)
     compared = 0
     for title in TITLES:
         words = title.split()
@@ -982,9 +986,9 @@ def test_balancing_by_word_advances_chooses_what_exact_measuring_would() -> None
             count = len(greedy_lines(title, width, size=40))
             if count < 2:
                 continue
-            glue = banners._glue(words, (), False)
-            fast = banners._best_lines(words, count, face, width, glue, float(width) ** 2, False)
-            exact = banners._best_lines(words, count, face, width, glue, float(width) ** 2, True)
+            glue = textlayout._glue(words, (), False)
+            fast = textlayout._best_lines(words, count, face, width, glue, float(width) ** 2, False)
+            exact = textlayout._best_lines(words, count, face, width, glue, float(width) ** 2, True)
             assert fast is not None and exact is not None and fast[0] == exact[0], (title, width)
             compared += 1
     assert compared > 50
