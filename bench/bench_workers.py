@@ -12,10 +12,19 @@ The ideal: one post in flight per channel and ``--latency`` per post caps a chan
 ``1 / latency`` posts per second, and a worker process serves ``--concurrency`` channels at once,
 so ``min(pages, workers × concurrency) / latency`` deliveries per second. The ratio is measured / ideal.
 The machine's cores are shared by the workers, PostgreSQL and the fake: with few cores the ratio
-drops as workers are added although the per-channel rule would allow more.
+drops as workers are added although the per-channel rule would allow more. So each run also prints
+the CPU each kind of process spent per delivery — the workers, their PostgreSQL backends (read from
+/proc, the server runs on this machine) and the fake — from which the scaling on a machine with more
+cores can be judged, and the database round trips per delivery, counted by a TCP relay between the
+workers and PostgreSQL (a round trip: the client speaks after the server answered).
+
+Before the fleet, the store's hot path alone: one worker in this process claims and finishes
+``--hot`` deliveries against channels that answer at once (no HTTP, no banner), so its CPU per
+delivery is the claim, the finish and the audit on the client side; the server's CPU and the round
+trips are measured the same way.
 
     python bench/bench_workers.py [--pages 16] [--per-page 100] [--latency 0.02] [--concurrency 4]
-                                  [--workers 1,2,4] [--batch 8]
+                                  [--workers 1,2,4] [--batch 8] [--hot 2000]
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import selectors
+import socket
 import sys
 import tempfile
 import time
@@ -38,6 +49,7 @@ if str(ROOT) not in sys.path:
 import psycopg  # noqa: E402
 from sqlalchemy import update  # noqa: E402
 
+from bot.channels import Published  # noqa: E402
 from bot.store import Delivery, DeliveryState, open_store, utcnow  # noqa: E402
 from tests.fakes.graph_server import GraphFake  # noqa: E402
 from tests.worker_fleet import (  # noqa: E402
@@ -51,6 +63,7 @@ from tests.worker_fleet import (  # noqa: E402
 )
 
 ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+APP_NAME = "cb-bench-worker"
 
 
 def serve_fake(conn: Any, pages: list[str], latency: float) -> None:
@@ -77,6 +90,65 @@ def serve_fake(conn: Any, pages: list[str], latency: float) -> None:
             return
 
 
+def serve_relay(conn: Any, target_port: int) -> None:
+    """A TCP relay to PostgreSQL that counts round trips: a client message after a server answer.
+
+    Runs in its own process (its CPU is nobody's figure). Answers 'count' with the total so far."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+    listener.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, None)
+    sel.register(conn.fileno(), selectors.EVENT_READ, "pipe")
+    conn.send(listener.getsockname()[1])
+    peer: dict[socket.socket, socket.socket] = {}
+    client_side: set[socket.socket] = set()
+    last_from_client: dict[socket.socket, bool] = {}  # keyed by the client socket
+    turns = 0
+    while True:
+        for key, _ in sel.select():
+            if key.data == "pipe":
+                cmd = conn.recv()
+                if cmd == "count":
+                    conn.send(turns)
+                    continue
+                conn.send(True)
+                return
+            sock = key.fileobj
+            if sock is listener:
+                client, _ = listener.accept()
+                server = socket.create_connection(("127.0.0.1", target_port))
+                for s_ in (client, server):
+                    s_.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                peer[client], peer[server] = server, client
+                client_side.add(client)
+                last_from_client[client] = False
+                sel.register(client, selectors.EVENT_READ, "sock")
+                sel.register(server, selectors.EVENT_READ, "sock")
+                continue
+            assert isinstance(sock, socket.socket)
+            try:
+                data = sock.recv(1 << 16)
+            except OSError:
+                data = b""
+            other = peer.get(sock)
+            if not data or other is None:
+                for s_ in (sock, other):
+                    if s_ is not None and s_ in peer:
+                        sel.unregister(s_)
+                        s_.close()
+                        peer.pop(s_, None)
+                        client_side.discard(s_)
+                continue
+            client = sock if sock in client_side else other
+            if sock in client_side:
+                if not last_from_client[client]:
+                    turns += 1
+                last_from_client[client] = True
+            else:
+                last_from_client[client] = False
+            other.sendall(data)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc), 0 where unknown."""
     try:
@@ -86,9 +158,101 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def backend_pids(dbname: str, app: str = APP_NAME) -> list[int]:
+    """The PostgreSQL server processes serving the benchmarked workers (by application name)."""
+    with psycopg.connect(ADMIN, autocommit=True) as c:
+        rows = c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+                         (dbname, app)).fetchall()
+    return [r[0] for r in rows]
+
+
+class BackendCPU:
+    """CPU of the benchmarked workers' backends between :meth:`start` and :meth:`stop`.
+
+    A backend that appears in between started at zero; one that ends in between is sampled while the
+    run goes on (see :meth:`sample`), so its CPU is not lost when the pool closes it."""
+
+    def __init__(self, dbname: str) -> None:
+        self.dbname = dbname
+        self.before: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+
+    def start(self) -> None:
+        self.before = {pid: cpu_seconds(pid) for pid in backend_pids(self.dbname)}
+        self.last = dict(self.before)
+
+    def sample(self) -> None:
+        for pid in backend_pids(self.dbname):
+            cpu = cpu_seconds(pid)
+            if cpu:
+                self.last[pid] = cpu
+
+    def stop(self) -> float:
+        self.sample()
+        return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in self.last.items())
+
+
 class PostView:
     def __init__(self, page_id: str, message: str, id: str) -> None:
         self.page_id, self.message, self.id = page_id, message, id
+
+
+class InstantChannel:
+    """A channel that answers at once: the hot-path run measures the store, not HTTP."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def publish(self, post: Any) -> Published:
+        self.n += 1
+        return Published(post_id=f"instant_{post.delivery_id}", url=None)
+
+    def find_existing(self, post: Any) -> Published | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def hot_path(url: str, dbname: str, relay: Any, ws: Path, env: dict[str, str], total: int) -> tuple[float, float, float]:
+    """Client CPU ms, server CPU ms and round trips per delivery of one in-process worker, no HTTP."""
+    from bot.load import load_campaign
+    from bot.worker import Worker
+
+    store = open_store(url)
+    try:
+        campaign = load_campaign(ws)
+        w = Worker(campaign, store, env, max_workers=4, heartbeat=False)
+        for cid in w.rows:
+            w._channels[cid] = InstantChannel()  # type: ignore[assignment]
+        with store.session() as s:
+            s.execute(update(Delivery).values(due_at=utcnow() - timedelta(seconds=1)))
+        w.run_once()  # warm: compiled statements, pools (and the first deliveries)
+        with store.session() as s:
+            s.execute(update(Delivery).where(Delivery.state == DeliveryState.SENT).values(
+                state=DeliveryState.PENDING, attempts=0, sent_at=None, platform_post_id=None, lease_owner=None,
+                lease_until=None, first_sent_attempt_at=None, due_at=utcnow() - timedelta(seconds=1)))
+        backends = BackendCPU(dbname)
+        backends.start()
+        relay.send("count")
+        turns0 = relay.recv()
+        c0 = time.process_time()
+        report = w.run_once()
+        while report.outcomes.get("sent", 0) < total and sum(report.outcomes.values()):
+            more = w.run_once()
+            report.merge(more)
+            if not sum(more.outcomes.values()):
+                break
+        cpu = time.process_time() - c0
+        relay.send("count")
+        turns = relay.recv() - turns0
+        server = backends.stop()
+        sent = report.outcomes.get("sent", 0)
+        w.close()
+    finally:
+        store.close()
+    sent = max(1, sent)
+    return cpu / sent * 1000, server / sent * 1000, turns / sent
 
 
 def main() -> int:
@@ -99,6 +263,7 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--hot", type=int, default=1, help="1: measure the store's hot path first; 0: skip it")
     args = ap.parse_args()
     counts = [int(x) for x in args.workers.split(",")]
 
@@ -112,17 +277,27 @@ def main() -> int:
     server = mp.Process(target=serve_fake, args=(child, pages, args.latency), daemon=True)
     server.start()
     base = parent.recv()
+    relay, relay_child = mp.Pipe()
+    relay_proc = mp.Process(target=serve_relay, args=(relay_child, 5432), daemon=True)
+    relay_proc.start()
+    relay_port = relay.recv()
+    relayed = f"postgresql+psycopg://postgres@127.0.0.1:{relay_port}/{name}?application_name={APP_NAME}"
     store = open_store(url)
-    rows: list[tuple[int, float, float, float, float]] = []
+    rows: list[tuple[int, float, float, float, float, float, float, float]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
             ws = make_workspace(Path(tmp), pages)
             far = utcnow() + timedelta(days=365)
             seeded = seed(store, ws, pages, args.per_page, due_at=far)
             total = len(seeded.ids)
-            env = worker_env(ws, url, base, tokens)
+            env = worker_env(ws, relayed, base, tokens)
             print(f"{total} deliveries on {args.pages} Pages, fake latency {args.latency * 1000:.0f} ms, "
                   f"{args.concurrency} channels per worker, batch {args.batch}; cores: {os.cpu_count()}")
+            if args.hot:
+                client_ms, server_ms, trips = hot_path(relayed, name, relay, ws, env, total)
+                print(f"hot path (one worker in this process, channels answer at once): {client_ms:.2f} ms client "
+                      f"CPU, {server_ms:.2f} ms PostgreSQL CPU, {trips:.1f} round trips per delivery "
+                      f"(target ≤ 1 ms, ≤ 0.5 ms, ≤ 3)")
             for n in counts:
                 with store.session() as s:
                     s.execute(update(Delivery).values(
@@ -135,16 +310,29 @@ def main() -> int:
                                       "--poll", "0.05", log=Path(tmp) / f"w{n}-{i}.log") for i in range(n)]
                 time.sleep(3.0)  # imports, campaign, first idle polls
                 cpu_before = sum(cpu_seconds(p.pid) for p in procs)
+                fake_before = cpu_seconds(server.pid)
+                backends = BackendCPU(name)
+                backends.start()
+                relay.send("count")
+                turns_before = relay.recv()
                 start = time.monotonic()
                 with store.session() as s:
                     s.execute(update(Delivery).values(due_at=utcnow()))
+                polls = 0
                 while time.monotonic() - start < 600:
                     c = state_counts(store)
                     if c[DeliveryState.SENT] + c[DeliveryState.FAILED] >= total:
                         break
+                    polls += 1
+                    if polls % 25 == 0:
+                        backends.sample()
                     time.sleep(0.02)
                 elapsed = time.monotonic() - start
                 cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
+                fake_cpu = cpu_seconds(server.pid) - fake_before
+                pg_cpu = backends.stop()
+                relay.send("count")
+                turns = relay.recv() - turns_before
                 for p in procs:
                     p.terminate()
                 for p in procs:
@@ -156,26 +344,34 @@ def main() -> int:
                 t = tally(store, seeded, posts)
                 rate = total / elapsed
                 ideal = min(args.pages, n * args.concurrency) / args.latency
-                rows.append((n, elapsed, rate, ideal, cpu / total * 1000))
+                per = 1000 / total
+                rows.append((n, elapsed, rate, ideal, cpu * per, pg_cpu * per, fake_cpu * per, turns / total))
                 ok = t.duplicates == 0 and t.lost == 0 and t.stuck == 0 and in_flight <= 1
                 print(f"  {n} worker(s): {elapsed:6.2f} s, {rate:7.1f} deliveries/s, ideal {ideal:6.0f}/s, "
                       f"ratio {rate / ideal:5.1%}; posts {t.posts}/{total}, duplicates {t.duplicates}, "
-                      f"lost {t.lost}, max in flight per Page {in_flight}, worker CPU {cpu / total * 1000:.1f} ms "
-                      f"per delivery {'ok' if ok else 'FAILED'}")
+                      f"lost {t.lost}, max in flight per Page {in_flight}; CPU per delivery: workers "
+                      f"{cpu * per:.2f} ms, PostgreSQL {pg_cpu * per:.2f} ms, fake {fake_cpu * per:.2f} ms; "
+                      f"{turns / total:.1f} round trips {'ok' if ok else 'FAILED'}")
                 if not ok:
                     return 1
     finally:
         parent.send("stop")
         parent.recv()
         server.join(timeout=5)
+        relay.send("stop")
+        relay.recv()
+        relay_proc.join(timeout=5)
         store.close()
         with psycopg.connect(ADMIN, autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    print("\nworkers  seconds  deliveries/s  ideal/s  ratio  worker CPU ms/delivery")
-    for n, elapsed, rate, ideal, cpu_ms in rows:
-        print(f"{n:7d}  {elapsed:7.2f}  {rate:12.1f}  {ideal:7.0f}  {rate / ideal:5.1%}  {cpu_ms:6.1f}")
-    print(f"\n(the workers, PostgreSQL and the fake share {os.cpu_count()} cores: a worker process needs about "
-          f"{rows[0][4]:.0f} ms of CPU per delivery, so the cores, not the per-channel rule, set the ceiling here)")
+    print("\nworkers  seconds  deliveries/s  ideal/s  ratio  CPU ms/delivery: worker  PostgreSQL  fake  round trips")
+    for n, elapsed, rate, ideal, cpu_ms, pg_ms, fake_ms, trips in rows:
+        print(f"{n:7d}  {elapsed:7.2f}  {rate:12.1f}  {ideal:7.0f}  {rate / ideal:5.1%}  {cpu_ms:22.2f}  "
+              f"{pg_ms:10.2f}  {fake_ms:4.2f}  {trips:11.1f}")
+    ceiling = (os.cpu_count() or 1) / max(1e-9, (rows[0][4] + rows[0][5] + rows[0][6]) / 1000)
+    print(f"\n(the workers, PostgreSQL and the fake share {os.cpu_count()} cores: at the CPU measured with one worker "
+          f"the cores allow about {ceiling:.0f} deliveries/s — the CPU ceiling; ratio to min(ideal, ceiling) with "
+          f"one worker: {rows[0][2] / min(rows[0][3], ceiling):.1%})")
     return 0
 
 

@@ -36,7 +36,6 @@ Platform facts this relies on (checked with the docs/issues corpora; see also
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -50,7 +49,8 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from bot.load import Campaign
-from bot.store.models import AuditLog, ContentItem, ContentVersion, Delivery, DeliveryState, PostAction
+from bot.store.models import AuditLog, ContentItem, Delivery, DeliveryState, PostAction
+from bot.store.versions import changes_between
 
 log = logging.getLogger(__name__)
 
@@ -58,69 +58,6 @@ OPEN = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.RETRY)
 DONE = "done"
 PRIORITY = {"remove": 200, "repost": 100, "edit": 100}
 ACTION_LABELS = {"edit": "sửa tại chỗ", "repost": "gỡ rồi đăng lại", "remove": "gỡ bài"}
-
-
-# --- versions ----------------------------------------------------------------------------------
-
-
-def _digest(parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def text_hash(row: ContentItem) -> str:
-    """What a post shows as text."""
-    return _digest([row.title, row.body, row.link, list(row.tags or []), row.kind])
-
-
-def image_hash(row: ContentItem, workspace: Path) -> str:
-    """What a post shows as image: the photo files' bytes, and the banner with what is drawn on it."""
-    photos = []
-    for rel in row.images or ([row.image] if row.image else []):
-        try:
-            photos.append(hashlib.sha256((workspace / rel).read_bytes()).hexdigest())
-        except OSError:
-            photos.append(f"missing:{rel}")
-    return _digest([photos, row.banner, row.title, row.banner_data or {}])
-
-
-def record_version(s: Session, row: ContentItem, campaign: Campaign, now: datetime,
-                   withdrawn: str | None = None) -> int:
-    """After a sync wrote ``row``: keep a new version when its text or image changed; note a withdrawal.
-
-    Returns the item's version. A withdrawal is sticky (never undone by a file change)."""
-    th, ih = text_hash(row), image_hash(row, campaign.workspace)
-    latest = s.exec(
-        select(ContentVersion).where(ContentVersion.content_id == row.id).order_by(col(ContentVersion.version).desc())
-    ).first()
-    if latest is None:
-        version = row.version or 1
-        s.add(ContentVersion(content_id=row.id, version=version, content_hash=row.content_hash, text_hash=th,
-                             image_hash=ih, changed=[], at=now))
-        row.version = version
-    elif (latest.text_hash, latest.image_hash) != (th, ih):
-        changed = [name for name, old, new in (("text", latest.text_hash, th), ("image", latest.image_hash, ih))
-                   if old != new]
-        row.version = latest.version + 1
-        s.add(ContentVersion(content_id=row.id, version=row.version, content_hash=row.content_hash, text_hash=th,
-                             image_hash=ih, changed=changed, at=now))
-        s.add(AuditLog(action="content.version", subject=row.id, detail={"version": row.version, "changed": changed}))
-    if withdrawn and not row.withdrawn:
-        row.withdrawn, row.withdrawn_at = withdrawn, now
-        s.add(AuditLog(action="content.withdrawn", subject=row.id, detail={"reason": withdrawn, "by": "tệp bài"}))
-    return row.version
-
-
-def changes_between(s: Session, content_id: str, old: int, new: int) -> set[str]:
-    """What differs between two versions of an item: {"text", "image"}."""
-    rows = {v.version: v for v in s.exec(
-        select(ContentVersion).where(ContentVersion.content_id == content_id,
-                                     col(ContentVersion.version).in_([old, new]))
-    ).all()}
-    a, b = rows.get(old), rows.get(new)
-    if a is None or b is None:
-        return {"text", "image"}
-    return {name for name, x, y in (("text", a.text_hash, b.text_hash), ("image", a.image_hash, b.image_hash))
-            if x != y}
 
 
 # --- what must change --------------------------------------------------------------------------
@@ -402,3 +339,74 @@ def report_rows(store: Any, campaign: Campaign, start: datetime, end: datetime) 
                      "reason": a.reason or "", "link": links.get(a.delivery_id) or a.target_post_id,
                      "notes": list((a.extra or {}).get("notes", []))})
     return rows
+
+
+# --- what `campaign-bot withdraw | corrections | history` ask for ---------------------------------
+
+
+class UnknownContent(LookupError):
+    """No item with this id in the store (the command says how ids are written)."""
+
+
+def _rolled_back(store: Any, campaign: Campaign, work: Any) -> Any:
+    """``work(session)`` on the synced store, then everything rolled back: a dry run changes nothing."""
+    from bot.store.sync import sync_session
+
+    with Session(store.engine) as s:
+        try:
+            sync_session(s, campaign, actor="dry-run")
+            return work(s)
+        finally:
+            s.rollback()
+
+
+def corrections_due(store: Any, campaign: Campaign, now: datetime, *, apply: bool, actor: str = "cli") -> list[Planned]:
+    """Every post to edit, repost or remove because its item changed; queued when ``apply``."""
+    from bot.store.sync import sync_campaign
+
+    if not apply:
+        return _rolled_back(store, campaign, lambda s: plan_corrections(s, campaign, now, apply=False))
+    sync_campaign(campaign, store)
+    with store.session() as s:
+        return plan_corrections(s, campaign, now, apply=True, actor=actor)
+
+
+def content_source(store: Any, campaign: Campaign, content_id: str) -> str | None:
+    """The item's file in content/ (None for a milestone announcement, which has none)."""
+    from bot.store.sync import sync_campaign
+
+    sync_campaign(campaign, store)
+    with store.session() as s:
+        row = s.get(ContentItem, content_id)
+        if row is None:
+            raise UnknownContent(content_id)
+        return row.source
+
+
+def withdraw(store: Any, campaign: Campaign, content_id: str, reason: str, now: datetime, *, apply: bool,
+             actor: str = "cli") -> list[Planned]:
+    """Withdraw the item in the store (its file is the caller's) and queue the removal of its posts;
+    without ``apply`` only list them, changing nothing. Raises :class:`UnknownContent`."""
+    def work(s: Session) -> list[Planned]:
+        try:
+            withdraw_in_store(s, content_id, reason, now, actor=actor)
+        except KeyError:
+            raise UnknownContent(content_id) from None
+        s.flush()
+        return plan_corrections(s, campaign, now, apply=apply, only=content_id, actor=actor)
+
+    if not apply:
+        return _rolled_back(store, campaign, work)
+    with store.session() as s:
+        return work(s)
+
+
+def content_history(store: Any, content_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The item (title, version, withdrawal) and every post of it; raises :class:`UnknownContent`."""
+    with store.session() as s:
+        row = s.get(ContentItem, content_id)
+        if row is None:
+            raise UnknownContent(content_id)
+        item = {"title": row.title, "version": row.version, "withdrawn": row.withdrawn,
+                "withdrawn_at": row.withdrawn_at}
+        return item, history(s, content_id)

@@ -10,8 +10,10 @@ How the last good version is kept (decided for issue 11):
 - On every successful load whose ``config_hash`` differs from the newest snapshot, a
   :class:`~bot.store.models.CampaignVersion` row stores the **raw text of every campaign file**
   (``config/*.yaml``, ``schedules/*.yaml``, ``banners/*.yaml``, ``content/**/*.md``) with its
-  relative path, the campaign's hash and the time it was loaded. The texts are read before and
-  after the load and compared, so a file edited during the load is not snapshotted half-way.
+  relative path, the campaign's hash and the time it was loaded. The texts are read after the load
+  and each is compared with the hash of the bytes the load parsed (bot.reload keeps them), so a
+  file edited during the load is not snapshotted half-way. A minute where nothing changed reads no
+  text at all: the loader only lists the folder (issue 15).
   Only the newest :data:`KEEP_VERSIONS` rows are kept.
 - On a failed load the Campaign is **rebuilt from the snapshot texts**, not from the broken
   folder: the texts are written to a temporary folder and loaded by the ordinary loader, then the
@@ -30,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -38,7 +41,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.load import Campaign, LoadError, Problem, _iter_files, load_campaign
+from bot.load import Campaign, LoadError, Problem, load_campaign
+from bot.reload import Scan, digest_of, reloader
 from bot.store.db import Store
 from bot.store.models import CampaignVersion, Meta, utcnow
 from bot.vn import ngay_gio
@@ -50,22 +54,25 @@ META_STATE = "folder_state"
 MAX_PROBLEMS_KEPT = 50
 
 
-def campaign_files(workspace: Path) -> list[Path]:
-    """The files a load reads as text, in the loader's own order and with its own exclusions."""
-    files = [workspace / "config" / n for n in ("campaign.yaml", "units.yaml", "milestones.yaml")]
-    files = [p for p in files if p.is_file()]
-    files += _iter_files(workspace / "schedules", "*.yaml")
-    files += _iter_files(workspace / "content", "**/*.md")
-    files += _iter_files(workspace / "banners", "*.yaml")
+def campaign_files(workspace: Path) -> list[str]:
+    """The files a load reads as text (workspace-relative), in the loader's own order and with its own
+    exclusions: the listing is bot.reload's, as for the load itself."""
+    files = [f"config/{n}" for n in ("campaign.yaml", "units.yaml", "milestones.yaml")]
+    files = [rel for rel in files if (workspace / rel).is_file()]
+    scan = Scan.take(workspace)
+    files += scan.names("schedules", ".yaml", recursive=False)
+    files += scan.names("content", ".md")
+    files += scan.names("banners", ".yaml", recursive=False)
     return files
 
 
 def read_texts(workspace: Path) -> dict[str, str] | None:
     """Relative path → text of every campaign file; None if one cannot be read as UTF-8 text."""
     out: dict[str, str] = {}
-    for path in campaign_files(workspace):
+    for rel in campaign_files(workspace):
         try:
-            out[path.relative_to(workspace).as_posix()] = path.read_bytes().decode("utf-8")
+            with open(os.path.join(workspace, rel), "rb") as f:
+                out[rel] = f.read().decode("utf-8")
         except (OSError, UnicodeDecodeError):
             return None
     return out
@@ -76,10 +83,11 @@ def texts_hash(texts: dict[str, str]) -> str:
 
 
 def campaign_assets(campaign: Campaign) -> list[str]:
-    """Binary files the campaign references (workspace-relative): story photos, banner assets."""
+    """Binary files the campaign references (workspace-relative): story photos, videos and PDFs, banner assets."""
     assets: list[str] = []
     for story in campaign.stories:
         assets.extend(story.images)
+        assets.extend(v for k in ("video", "document") if (v := story.attachments.get(k)))  # issue 18
     try:
         from bot.banners import template_assets
     except ImportError:  # pragma: no cover
@@ -157,6 +165,23 @@ def latest_version(store: Store) -> CampaignVersion | None:
         return s.exec(select(CampaignVersion).order_by(col(CampaignVersion.id).desc()).limit(1)).first()
 
 
+@dataclass(frozen=True)
+class VersionHeader:
+    """The newest snapshot without its texts: what every tick needs (reading the texts, megabytes at
+    10,000 stories, is left to the rare tick that rebuilds a broken folder's campaign)."""
+
+    id: int
+    config_hash: str
+    loaded_at: datetime
+
+
+def newest_header(store: Store) -> VersionHeader | None:
+    with store.session() as s:
+        row = s.exec(select(CampaignVersion.id, CampaignVersion.config_hash, CampaignVersion.loaded_at)
+                     .order_by(col(CampaignVersion.id).desc()).limit(1)).first()
+    return VersionHeader(*row) if row is not None else None
+
+
 # --- saving and rebuilding ------------------------------------------------------------------
 
 
@@ -213,7 +238,6 @@ def rebuild(version: CampaignVersion, workspace: Path) -> Campaign:
 def _stand_in(real: Path, target: Path) -> None:
     """What the loader checks of an image (it exists and opens): the real file (hard link, else a copy),
     or a 1×1 image of the same format if it was deleted since. Posts always read the real file by path."""
-    import os
     import shutil
 
     if real.is_file():
@@ -257,22 +281,20 @@ def load_running(workspace: Path, store: Store, now: datetime | None = None, *, 
     """
     now = now or utcnow()
     workspace = workspace.resolve()
-    before = read_texts(workspace)
     try:
-        campaign = load_campaign(workspace)
+        # files unchanged since the last load of this process are not parsed again (bot.reload)
+        campaign = load_campaign(workspace, reuse=True)
     except LoadError as exc:
         return _on_failure(workspace, store, exc.problems, now, record)
-    after = read_texts(workspace)
     state = _read_state(store)
-    version: CampaignVersion | None = None
+    newest = newest_header(store)
+    version: VersionHeader | CampaignVersion | None = None
+    if newest is not None and newest.config_hash == campaign.config_hash:
+        version = newest
     new = False
-    if record and before is not None and before == after:
-        newest = latest_version(store)
-        version = save_version(store, campaign, before, now)
+    if record and version is None and (texts := texts_as_loaded(workspace)) is not None:
+        version = save_version(store, campaign, texts, now)
         new = newest is None or newest.id != version.id
-    else:
-        newest = latest_version(store)
-        version = newest if newest is not None and newest.config_hash == campaign.config_hash else None
     if record and state.get("ok") is False:
         _mark_valid(store, state, version, now)
     folder = FolderState(ok=True, incident=int(state.get("incident", 0)),
@@ -281,8 +303,33 @@ def load_running(workspace: Path, store: Store, now: datetime | None = None, *, 
     return Running(campaign, folder, [], new)
 
 
+def texts_as_loaded(workspace: Path) -> dict[str, str] | None:
+    """The texts of the campaign files exactly as the last load of ``workspace`` read them, or None if
+    one changed since (or appeared, or went): a version is only kept when it is the one that loaded.
+
+    Read only when a new version is to be kept, never on a minute where nothing changed."""
+    texts = read_texts(workspace)
+    if texts is None:
+        return None
+    memo = reloader(workspace)
+    wanted = set(memo.entries)  # every file the load parsed (or kept from an earlier load)
+    seen: set[str] = set()
+    top = str(workspace) + os.sep
+    for rel, text in texts.items():
+        key = top + rel
+        digest = memo.digest(key)
+        if digest is None:
+            if rel.rsplit("/", 1)[-1].lower() == "readme.md":
+                continue  # kept with the texts, never loaded
+            return None  # a file the load did not read
+        if digest != digest_of(text.encode("utf-8")):
+            return None
+        seen.add(key)
+    return texts if seen == wanted else None
+
+
 def _on_failure(workspace: Path, store: Store, problems: list[Problem], now: datetime, record: bool) -> Running:
-    version = latest_version(store)
+    version = newest_header(store)
     state = _read_state(store)
     probs = [problem_dict(p) for p in problems[:MAX_PROBLEMS_KEPT]]
     if record:
@@ -299,7 +346,9 @@ def _on_failure(workspace: Path, store: Store, problems: list[Problem], now: dat
     campaign: Campaign | None = None
     if version is not None:
         try:
-            campaign = rebuild(version, workspace)
+            cached = _rebuilt.get((str(workspace), version.id))
+            full = None if cached is not None else latest_version(store)
+            campaign = cached or (rebuild(full, workspace) if full is not None else None)
         except LoadError as exc:
             log.error("phiên bản hợp lệ gần nhất (#%s) cũng không nạp được: %s", version.id, exc)
     return Running(campaign, folder, problems)
@@ -311,7 +360,7 @@ def _write_state(s: Any, state: dict[str, Any]) -> None:
     s.add(row)
 
 
-def _mark_invalid(store: Store, problems: list[dict[str, Any]], version: CampaignVersion | None,
+def _mark_invalid(store: Store, problems: list[dict[str, Any]], version: VersionHeader | CampaignVersion | None,
                   now: datetime) -> dict[str, Any]:
     """Record the folder as invalid; a new incident (and its alert event) only on the transition."""
     from bot.alerts import insert_ignore, record_event
@@ -335,7 +384,7 @@ def _mark_invalid(store: Store, problems: list[dict[str, Any]], version: Campaig
         return state
 
 
-def _mark_valid(store: Store, old: dict[str, Any], version: CampaignVersion | None, now: datetime) -> None:
+def _mark_valid(store: Store, old: dict[str, Any], version: VersionHeader | CampaignVersion | None, now: datetime) -> None:
     from bot.alerts import record_event
 
     with store.session() as s:

@@ -429,3 +429,131 @@ def check_media(store: FolderMediaStore | S3MediaStore, session: Any = None, tim
     if resp.status_code != 200 or resp.content != data:
         return f"ảnh thử {url} trả về HTTP {resp.status_code}: web server chưa phục vụ thư mục media"
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Files other than images (issue 18): a guide's PDF, a video linked from a Zalo article
+
+
+FILE_TYPES = {".pdf": "application/pdf", ".mp4": "video/mp4"}
+
+
+def file_url(media_settings: Any, sha256: str, ext: str) -> str:
+    """Where :func:`publish_file` puts a file with this content: known before it is published, so the
+    post's text (and the outbox, the preview) can show the link. ``(chưa cấu hình media:)`` without a store."""
+    if media_settings is None or not sha256:
+        return "(chưa cấu hình media:)"
+    return coerce_settings(media_settings).base_url + sha256[:32] + ext
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def publish_file(store: FolderMediaStore | S3MediaStore, local_path: Path | str) -> str:
+    """Publish a PDF or an MP4 as it is (no re-encoding), streamed from disk, under its content-hash name;
+    returns its public URL. Idempotent like :meth:`MediaStore.publish`."""
+    path = Path(local_path)
+    ext = path.suffix.lower()
+    if ext not in FILE_TYPES:
+        raise BadImage(f"không đăng được tệp {path.name}: chỉ nhận {', '.join(FILE_TYPES)}")
+    try:
+        sha = file_sha256(path)
+    except OSError as exc:
+        raise MediaUnavailable(f"không đọc được tệp {path.name}: {exc.strerror or type(exc).__name__}") from None
+    name = sha[:32] + ext
+    if isinstance(store, S3MediaStore):
+        return store.base_url + _s3_put_file(store, name, path, sha, ext)
+    return store.base_url + _folder_put_file(store, name, path, sha)
+
+
+def _folder_put_file(store: FolderMediaStore, name: str, path: Path, sha: str) -> str:
+    from bot.files import UnsafePath, ensure_inside
+
+    try:
+        ensure_inside(store.folder, store.root)
+        store.folder.mkdir(parents=True, exist_ok=True)
+        ensure_inside(store.folder, store.root)
+        store._reachable()
+        target = store.folder / name
+        if target.exists() and file_sha256(target) == sha:
+            return name
+        fd, tmp = tempfile.mkstemp(dir=store.folder, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out, path.open("rb") as src:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)  # the name is the content's hash: a concurrent writer wrote the same bytes
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return name
+    except UnsafePath as exc:
+        raise MediaConfigError(str(exc).split(" Cách sửa: ")[0], fix="sửa media.folder") from None
+    except PermissionError:
+        raise MediaConfigError(f"không ghi được vào thư mục media {store.folder} (không có quyền)",
+                               fix="cấp quyền ghi thư mục media cho người dùng chạy bot, hoặc sửa media.folder") from None
+    except OSError as exc:
+        raise MediaUnavailable(f"lỗi ghi thư mục media {store.folder}: {exc.strerror or type(exc).__name__}") from None
+
+
+def _s3_put_file(store: S3MediaStore, name: str, path: Path, sha: str, ext: str) -> str:
+    """boto3's managed transfer streams the file in parts (multipart above 8 MB): never all in memory."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    bucket, key = store.settings.bucket, store.settings.prefix + name
+    try:
+        try:
+            head = store.client.head_object(Bucket=bucket, Key=key)
+            if head.get("Metadata", {}).get("sha256") == sha:
+                return name
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+        extra: dict[str, Any] = {"ContentType": FILE_TYPES[ext], "CacheControl": "public, max-age=31536000, immutable",
+                                 "Metadata": {"sha256": sha}}
+        if store.settings.acl:
+            extra["ACL"] = store.settings.acl
+        store.client.upload_file(str(path), bucket, key, ExtraArgs=extra)
+        return name
+    except NoCredentialsError:
+        raise MediaConfigError("chưa có thông tin đăng nhập kho S3",
+                               fix="đặt AWS_ACCESS_KEY_ID và AWS_SECRET_ACCESS_KEY trong tệp .env") from None
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket") or status in (401, 403):
+            raise MediaConfigError(f"kho S3 từ chối ghi ({code or status}) vào bucket {bucket}",
+                                   fix="kiểm tra tên bucket, quyền ghi và khóa truy cập trong .env") from None
+        raise MediaUnavailable(f"kho S3 tạm thời lỗi ({code or status})") from None
+    except (BotoCoreError, OSError) as exc:
+        raise MediaUnavailable(f"không tải được tệp lên kho S3 ({type(exc).__name__})") from None
+
+
+def ensure_document(ctx: Any, post: Any) -> str:
+    """Publish the post's PDF on the campaign's media store before a channel posts its link (issue 18).
+    Media problems become the worker's decisions: a person must act (HoldChannel) or try later."""
+    from bot.channels import HoldChannel, RetryLater
+
+    doc = post.attachments["document"]
+    campaign = ctx.campaign
+    settings = campaign.get("media") if isinstance(campaign, dict) else getattr(campaign, "media", None)
+    try:
+        store = open_media_store(settings, ctx.workspace, env=ctx.env)
+        try:
+            url = publish_file(store, Path(doc["path"]))
+        finally:
+            store.close()
+    except MediaConfigError as exc:
+        raise HoldChannel(exc.message, fix=exc.fix or "sửa khối media: trong config/campaign.yaml", code="media") from None
+    except MediaError as exc:
+        raise RetryLater(f"chưa đăng được tài liệu lên nơi đăng tệp: {exc.message}", retry_after=300, code="media") from None
+    if url != doc["url"]:
+        log.warning("media: %s published as %s, the post links %s", doc["path"], url, doc["url"])
+    return url

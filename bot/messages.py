@@ -479,3 +479,12 @@ def setup_logging(verbose: int) -> None:
     # Alembic's "Context impl SQLiteImpl", APScheduler's and urllib3's English lines are for developers only.
     for noisy in ("alembic", "urllib3", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose >= 2 else logging.ERROR)
+
+
+# --- labels the command line and the reports share ------------------------------------------------
+
+# What happens to a published post when its item changes or is withdrawn (issue 16).
+CORRECTION_LABELS = {"edit": "sửa tại chỗ", "repost": "gỡ rồi đăng lại", "remove": "gỡ bài",
+                     "cancel": "huỷ lượt chưa đăng", "check": "kiểm tra trên nền tảng rồi huỷ hoặc gỡ"}
+CORRECTION_STATES = {"pending": "chờ", "retry": "chờ thử lại", "sending": "đang làm", "done": "xong", "failed": "LỖI",
+                     "skipped": "không làm"}

@@ -23,34 +23,29 @@ already reached before the phase began is recorded as passed, not announced.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot.load import Campaign, MilestoneConfig, Phase, parse_duration
-from bot.metrics import (
-    STATUS_OK,
-    FetchError,
-    ImportResult,
-    RowProblem,
-    fetch_url,
-    file_label,
-    import_csv,
-    import_rows,
-    metric_label,
-    parse_text,
-    read_source_file,
-    subtree_readings,
+from bot.load import Campaign, MilestoneConfig, Phase
+from bot.metric_source import (  # noqa: F401 - the metric source's names, as the tick and the tests know them
+    META_FILE,
+    META_URL_FETCH,
+    META_URL_HASH,
+    csv_files,
+    fetch_source_url,
+    import_file,
+    import_files_in,
+    import_sources,
 )
+from bot.metrics import STATUS_OK, ImportResult, metric_label, subtree_readings
 from bot.plan import MILESTONE_PRIORITY, Tree, announce
 from bot.posts import unit_info
 from bot.store.db import Store
@@ -60,9 +55,6 @@ from bot.vn import lam_tron_phan_tram, nfc, ngay, phan_tram_so, so
 
 log = logging.getLogger(__name__)
 
-META_FILE = "metrics:file:"  # + workspace-relative path -> sha256 of the last imported content
-META_URL_FETCH = "metrics:url:last_fetch"  # ISO time of the last fetch attempt
-META_URL_HASH = "metrics:url:hash"  # sha256 of the last imported response
 META_EVALUATED = "milestones:evaluated"  # fingerprint of the inputs of the last evaluation
 
 
@@ -456,6 +448,31 @@ def _fingerprint(s: Session, campaign: Campaign, now: datetime) -> str:
     return f"{campaign.config_hash}|{n}|{total}|{newest}|{firings}|{phase.name if phase else ''}"
 
 
+def announce_in(s: Session, campaign: Campaign, tree: Tree, c: Crossing, now: datetime) -> Announcement | None:
+    """One crossing announced in the caller's session, with its audit row: what :func:`evaluate` does
+    for each crossing in its own transaction, and the preview inside its rolled-back one."""
+    made = write_crossing(s, campaign, tree, c, now)
+    s.add(AuditLog(actor=f"milestone:{c.rule.id}", action="milestone", subject=c.unit_id, detail={
+        "announced": c.announce.key if c.announce else None,
+        "passed": [t.key for t in c.passed],
+        "before_phase": [t.key for t in c.before_phase],
+        "value": c.value,
+        "deliveries": made.deliveries if made else 0,
+    }))
+    return made
+
+
+def step_in_session(s: Session, campaign: Campaign, tree: Tree, now: datetime) -> list[Announcement]:
+    """The tick's milestone step (:func:`check_all`) inside one session, for the preview: the metric
+    files whose content changed are imported, then every new crossing is announced. The URL source
+    is not read: a preview makes no network call. The caller rolls the session back."""
+    if not campaign.milestones.milestones:
+        return []
+    import_files_in(s, campaign, now)
+    made = (announce_in(s, campaign, tree, c, now) for c in find_crossings(s, campaign, tree, now))
+    return [a for a in made if a is not None]
+
+
 def evaluate(
     campaign: Campaign, store: Store, now: datetime, *, force: bool = False, notes: list[str] | None = None
 ) -> list[Announcement]:
@@ -476,21 +493,7 @@ def evaluate(
     for c in crossings:
         try:
             with store.session() as s:
-                made = write_crossing(s, campaign, tree, c, now)
-                s.add(
-                    AuditLog(
-                        actor=f"milestone:{c.rule.id}",
-                        action="milestone",
-                        subject=c.unit_id,
-                        detail={
-                            "announced": c.announce.key if c.announce else None,
-                            "passed": [t.key for t in c.passed],
-                            "before_phase": [t.key for t in c.before_phase],
-                            "value": c.value,
-                            "deliveries": made.deliveries if made else 0,
-                        },
-                    )
-                )
+                made = announce_in(s, campaign, tree, c, now)
         except IntegrityError:
             # Another process recorded this crossing first: nothing to do, it fires once.
             log.info("milestone %s/%s already recorded elsewhere", c.rule.id, c.unit_id)
@@ -509,123 +512,6 @@ def evaluate(
         meta.value = value
         s.add(meta)
     return out
-
-
-# --- the metric source ----------------------------------------------------------------------
-
-
-def csv_files(campaign: Campaign) -> list[Path]:
-    """Every *.csv under metric_source.csv (a folder or one file), hidden files excluded."""
-    src = campaign.milestones.metric_source.csv
-    if not src:
-        return []
-    root = Path(src)
-    if not root.is_absolute():
-        root = campaign.workspace / root
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        return []
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() == ".csv"
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-
-
-def _set_meta(s: Session, key: str, value: str) -> None:
-    row = s.get(Meta, key) or Meta(key=key, value=value)
-    row.value = value
-    s.add(row)
-
-
-def _audit_import(s: Session, result: ImportResult) -> None:
-    detail = result.as_dict()
-    detail["problems"] = detail["problems"][:100]
-    s.add(AuditLog(action="metrics_import", subject=result.source, detail=detail))
-
-
-def import_file(campaign: Campaign, store: Store, path: Path, now: datetime, *, force: bool = False) -> ImportResult:
-    """Import one file unless its content was imported before (``force`` re-reads it anyway;
-    re-reading changes nothing). Remembers the content's hash for the tick's folder scan."""
-    label = file_label(path, campaign.workspace)
-    if not path.resolve().is_relative_to(campaign.workspace.resolve()) and not path.is_absolute():
-        return ImportResult(source=label, problems=[RowProblem(label, None, "tệp số liệu là liên kết tới ngoài thư mục chiến dịch",
-                                                               "chép tệp vào data/ thay cho liên kết")])
-    data, problem = read_source_file(path, label)
-    if data is None:
-        return ImportResult(source=label, problems=[problem] if problem else [])
-    digest = hashlib.sha256(data).hexdigest()
-    with store.session() as s:
-        meta = s.get(Meta, META_FILE + label)
-        if not force and meta is not None and meta.value == digest:
-            return ImportResult(source=label, skipped_unchanged_file=True)
-        result = import_csv(s, campaign, path, label, data, now=now)
-        _set_meta(s, META_FILE + label, digest)
-        _audit_import(s, result)
-    return result
-
-
-def fetch_source_url(campaign: Campaign, store: Store, env: dict[str, str], now: datetime) -> ImportResult | None:
-    """Read metric_source.url if ``every`` has passed since the last fetch; None if not due."""
-    src = campaign.milestones.metric_source
-    if not src.url:
-        return None
-    with store.session() as s:
-        last = s.get(Meta, META_URL_FETCH)
-        if last is not None:
-            try:
-                when = datetime.fromisoformat(last.value)
-            except ValueError:
-                when = None
-            if when is not None and when <= now < when + parse_duration(src.every):
-                return None
-        _set_meta(s, META_URL_FETCH, now.isoformat())
-    label = src.url.split("?", 1)[0]
-    token = env.get(src.token_env) if src.token_env else None
-    try:
-        text, fmt = fetch_url(src.url, fmt=src.format, token=token)
-    except FetchError as exc:
-        result = ImportResult(source=label, problems=[RowProblem(label, None, str(exc), "bot sẽ thử lại ở lượt sau")])
-        store.audit("metrics_fetch_failed", subject=label, error=str(exc))
-        return result
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    with store.session() as s:
-        meta = s.get(Meta, META_URL_HASH)
-        if meta is not None and meta.value == digest:
-            return ImportResult(source=label, skipped_unchanged_file=True)
-        rows, problems = parse_text(text, fmt, label)
-        result = import_rows(s, campaign, rows, label, now)
-        result.problems = sorted(problems + result.problems, key=lambda p: p.line or 0)
-        _set_meta(s, META_URL_HASH, digest)
-        _audit_import(s, result)
-    return result
-
-
-def import_sources(campaign: Campaign, store: Store, env: dict[str, str], now: datetime) -> list[ImportResult]:
-    """Import what is new in the metric source (files whose content changed; the URL when due)."""
-    results: list[ImportResult] = []
-    for path in csv_files(campaign):
-        try:
-            result = import_file(campaign, store, path, now)
-        except OSError as exc:
-            label = file_label(path, campaign.workspace)
-            result = ImportResult(
-                source=label, problems=[RowProblem(label, None, f"không đọc được tệp: {exc.strerror}")]
-            )
-        except Exception as exc:  # noqa: BLE001 - one file's data never stops the others nor the tick
-            log.exception("metric file %s skipped", path)
-            label = file_label(path, campaign.workspace)
-            result = ImportResult(source=label, problems=[RowProblem(
-                label, None, f"tệp bị bỏ qua lượt này ({type(exc).__name__})", "kiểm tra nội dung tệp; các tệp khác vẫn được nhập")])
-        if not result.skipped_unchanged_file:
-            results.append(result)
-    fetched = fetch_source_url(campaign, store, env, now)
-    if fetched is not None and not fetched.skipped_unchanged_file:
-        results.append(fetched)
-    return results
 
 
 def check_all(campaign: Campaign, store: Store, env: dict[str, str], now: datetime) -> CheckResult:

@@ -25,7 +25,18 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bot.load import Campaign, ScheduleConfig
-from bot.store.models import Channel, ContentItem, Delivery, ScheduleSlot
+from bot.store.models import Channel, ContentItem, Delivery, ScheduleSlot, utcnow
+from bot.store.planning import (
+    Candidate,
+    Posted,
+    active_channels,
+    candidates,
+    cap_counts,
+    channel_posted,
+    cursors,
+    insert_deliveries,
+    posted,
+)
 
 MILESTONE_PRIORITY = 1000
 
@@ -40,7 +51,7 @@ class EmptySlot:
 
 @dataclass
 class PlanResult:
-    created: list[Delivery] = field(default_factory=list)
+    created: list[Planned] = field(default_factory=list)
     slots_filled: list[tuple[str, datetime]] = field(default_factory=list)
     slots_missed: list[tuple[str, datetime]] = field(default_factory=list)
     empty: list[EmptySlot] = field(default_factory=list)
@@ -59,6 +70,7 @@ class Tree:
             if u.parent:
                 self.children[u.parent].append(u.id)
         self.level = {u.id: u.level for u in campaign.units}
+        self._ancestors: dict[str, frozenset[str]] = {}
 
     def ancestors_or_self(self, uid: str) -> list[str]:
         out = []
@@ -91,7 +103,10 @@ class Tree:
         if audience == "own":
             return unit_id == author
         if audience == "cascade":
-            return author in self.ancestors_or_self(unit_id)
+            known = self._ancestors.get(unit_id)
+            if known is None:
+                known = self._ancestors[unit_id] = frozenset(self.ancestors_or_self(unit_id))
+            return author in known
         return unit_id in (audience or [])
 
     def audience_units(self, author: str, audience: Any) -> list[str]:
@@ -151,30 +166,27 @@ def local_day(campaign: Campaign, when: datetime) -> str:
 # --- planning -------------------------------------------------------------------------------
 
 
-def _order_key(c: ContentItem) -> tuple[Any, ...]:
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A delivery the planner created (what a tick reports and `preview` shows)."""
+
+    id: int
+    content_id: str
+    channel_id: str
+    unit_id: str
+    platform: str
+    schedule_id: str | None
+    slot_at: datetime | None
+    day: str
+    due_at: datetime
+    priority: int
+
+
+def _order_key(c: Candidate | ContentItem) -> tuple[Any, ...]:
     approved = c.approved_at or datetime.max.replace(tzinfo=UTC)
+    if approved.tzinfo is None:
+        approved = approved.replace(tzinfo=UTC)
     return (-c.priority, approved, c.id)
-
-
-def _active_channels(s: Session, units: list[str], platforms: list[str]) -> list[Channel]:
-    if not units:
-        return []
-    rows = s.exec(
-        select(Channel).where(col(Channel.active), col(Channel.unit_id).in_(units), col(Channel.platform).in_(platforms))
-    ).all()
-    order = {u: i for i, u in enumerate(units)}
-    return sorted(rows, key=lambda c: (order.get(c.unit_id, 0), c.platform))
-
-
-def _cap_counts(s: Session, channel_ids: list[str], day: str) -> dict[str, int]:
-    if not channel_ids:
-        return {}
-    rows = s.exec(
-        select(Delivery.channel_id, func.count())
-        .where(Delivery.day == day, col(Delivery.schedule_id).is_not(None), col(Delivery.channel_id).in_(channel_ids))
-        .group_by(Delivery.channel_id)
-    ).all()
-    return {cid: n for cid, n in rows}
 
 
 def _slogan_item(s: Session, campaign: Campaign, schedule: ScheduleConfig, slot: datetime) -> ContentItem | None:
@@ -204,83 +216,101 @@ def _slogan_item(s: Session, campaign: Campaign, schedule: ScheduleConfig, slot:
         body=text,
     )
     s.add(row)
+    s.flush()
     return row
 
 
+class _Choice:
+    """One slot's choosing state: the ordered candidates, what each channel has received, and where
+    each channel's search starts (a cursor kept between ticks while the candidate list is the same).
+
+    Why a cursor: a channel that has received a hundred stories would otherwise walk past those
+    hundred at every slot — a cost that grows with history. Everything before a channel's cursor was
+    posted to it or is not for it; posted sets only grow (a deletion drops the cache: bot.store.planning),
+    so the cursor stays true until the ordered list of candidates changes."""
+
+    def __init__(self, s: Session, cache: Posted, extra: dict[str, set[str]], order: list[Candidate],
+                 key: Any, tree: Tree, slogan: bool) -> None:
+        self.s, self.cache, self.extra, self.order, self.tree, self.slogan = s, cache, extra, order, tree, slogan
+        self.cursors = cursors(s, cache, key)
+
+    def taken(self, channel_id: str, content_id: str) -> bool:
+        return content_id in self.cache.by_channel.get(channel_id, ()) or content_id in self.extra.get(channel_id, ())
+
+    def choose(self, channel_id: str, unit_id: str, platform: str) -> Candidate | None:
+        start = self.cursors.get(channel_id, 0)
+        for i in range(start, len(self.order)):
+            c = self.order[i]
+            if (platform in c.platforms and not self.taken(channel_id, c.id)
+                    and (self.slogan or self.tree.may_post(unit_id, c.unit_id, c.audience))):
+                self.cursors[channel_id] = i
+                return c
+        self.cursors[channel_id] = len(self.order)
+        return None
+
+    def forget(self, channel_ids: list[str]) -> None:
+        """Channels whose insert was skipped: their exact history, and their search from the start."""
+        for cid, contents in channel_posted(self.s, channel_ids).items():
+            self.extra.setdefault(cid, set()).update(contents)
+            self.cursors.pop(cid, None)
+
+
 def fill_slot(
-    s: Session, campaign: Campaign, schedule: ScheduleConfig, slot: datetime, tree: Tree, result: PlanResult
+    s: Session, campaign: Campaign, schedule: ScheduleConfig, slot: datetime, tree: Tree, result: PlanResult,
+    known: tuple[Posted, dict[str, set[str]]] | None = None,
 ) -> int:
     """Create the deliveries of one slot (the caller records the slot)."""
     units = tree.select(schedule.units)
-    channels = _active_channels(s, units, list(schedule.platforms))
+    order_units = {u: i for i, u in enumerate(units)}
+    channels = sorted(active_channels(s, units, list(schedule.platforms)),
+                      key=lambda c: (order_units.get(c[1], 0), c[2]))
     day = local_day(campaign, slot)
     due = quiet_end(campaign, slot)
     cap = campaign.settings.daily_cap
-    counts = _cap_counts(s, [c.id for c in channels], day) if cap else {}
-    created = 0
+    counts = cap_counts(s, day) if cap else {}
+    cache, extra = known or posted(s)
 
     if schedule.slogan:
         item = _slogan_item(s, campaign, schedule, slot)
-        candidates = [item] if item is not None else []
+        order = [Candidate(item.id, item.unit_id, item.audience, tuple(item.platforms), item.priority,
+                           item.approved_at, None, None, None)] if item is not None else []
+        key: Any = ("slogan", item.id if item is not None else None)
     else:
-        query = select(ContentItem).where(
-            col(ContentItem.active),
-            col(ContentItem.approved),
-            col(ContentItem.kind).in_(list(schedule.kinds)),
-            col(ContentItem.source).is_not(None),
-            col(ContentItem.withdrawn).is_(None),  # issue 16: a withdrawn item is never planned again
-        )
-        candidates = sorted(
-            (
-                c
-                for c in s.exec(query).all()
-                if (c.not_before is None or c.not_before <= slot) and (c.expires is None or c.expires > slot)
-            ),
-            key=_order_key,
-        )
-    taken: set[tuple[str, str]] = set()
-    if candidates:
-        ids = [c.id for c in candidates]
-        for i in range(0, len(ids), 500):
-            taken.update(
-                s.exec(
-                    select(Delivery.content_id, Delivery.channel_id).where(col(Delivery.content_id).in_(ids[i : i + 500]))
-                ).all()
-            )
+        order = sorted((c for c in candidates(s, list(schedule.kinds))
+                        if (c.not_before is None or c.not_before <= slot) and (c.expires is None or c.expires > slot)),
+                       key=_order_key)
+        key = (campaign.config_hash, tuple(schedule.platforms), tuple((c.id, c.content_hash) for c in order))
+    choice = _Choice(s, cache, extra, order, key, tree, schedule.slogan)
 
-    for ch in channels:
-        if cap and counts.get(ch.id, 0) >= cap:
-            result.empty.append(EmptySlot(schedule.id, slot, ch.id, f"đã đủ {cap} bài trong ngày (daily_cap)"))
+    todo = []
+    for cid, unit_id, platform in channels:
+        if cap and counts.get(cid, 0) >= cap:
+            result.empty.append(EmptySlot(schedule.id, slot, cid, f"đã đủ {cap} bài trong ngày (daily_cap)"))
             continue
-        chosen = next(
-            (
-                c
-                for c in candidates
-                if ch.platform in c.platforms
-                and (c.id, ch.id) not in taken
-                and (schedule.slogan or tree.may_post(ch.unit_id, c.unit_id, c.audience))
-            ),
-            None,
-        )
-        if chosen is None:
-            result.empty.append(EmptySlot(schedule.id, slot, ch.id, "không còn bài đã duyệt phù hợp cho đơn vị này"))
-            continue
-        d = Delivery(
-            content_id=chosen.id,
-            channel_id=ch.id,
-            unit_id=ch.unit_id,
-            platform=ch.platform,
-            schedule_id=schedule.id,
-            slot_at=slot,
-            day=day,
-            due_at=due,
-            priority=chosen.priority,
-        )
-        s.add(d)
-        taken.add((chosen.id, ch.id))
-        counts[ch.id] = counts.get(ch.id, 0) + 1
-        result.created.append(d)
-        created += 1
+        todo.append((cid, unit_id, platform))
+    created = 0
+    made = utcnow()
+    shared = {"schedule_id": schedule.id, "slot_at": slot, "day": day, "due_at": due, "state": "pending",
+              "attempts": 0, "needs_check": False, "extra": {}, "created_at": made, "updated_at": made}
+    for _ in range(3):  # a skipped insert (the pair exists after all) is chosen again with exact history
+        rows: list[tuple[str, str, str, str, int]] = []
+        for cid, unit_id, platform in todo:
+            chosen = choice.choose(cid, unit_id, platform)
+            if chosen is None:
+                result.empty.append(EmptySlot(schedule.id, slot, cid, "không còn bài đã duyệt phù hợp cho đơn vị này"))
+                continue
+            rows.append((chosen.id, cid, unit_id, platform, chosen.priority))
+        inserted = {cid: (did, content_id) for did, content_id, cid in insert_deliveries(s, shared, rows)}
+        for content_id, cid, unit_id, platform, priority in rows:
+            if cid in inserted:
+                extra.setdefault(cid, set()).add(content_id)
+                result.created.append(Planned(inserted[cid][0], content_id, cid, unit_id, platform, schedule.id,
+                                              slot, day, due, priority))
+                created += 1
+        todo = [(cid, unit_id, platform) for _, cid, unit_id, platform, _ in rows if cid not in inserted]
+        if not todo:
+            break
+        choice.forget([cid for cid, _, _ in todo])
     return created
 
 
@@ -290,6 +320,7 @@ def plan(s: Session, campaign: Campaign, now: datetime, tree: Tree | None = None
     result = PlanResult()
     campaign_start = campaign.local_datetime(campaign.config.start)
     campaign_end = campaign.local_datetime(campaign.config.end, end_of_day=True)
+    known: tuple[Posted, dict[str, set[str]]] | None = None
     for schedule in campaign.schedules:
         grace = schedule.grace_delta
         start = max(now - grace, campaign_start)
@@ -310,7 +341,8 @@ def plan(s: Session, campaign: Campaign, now: datetime, tree: Tree | None = None
         for slot in slots:
             if slot in done:
                 continue
-            n = fill_slot(s, campaign, schedule, slot, tree, result)
+            known = known or posted(s)
+            n = fill_slot(s, campaign, schedule, slot, tree, result, known)
             s.add(ScheduleSlot(schedule_id=schedule.id, slot_at=slot, deliveries=n))
             s.flush()
             result.slots_filled.append((schedule.id, slot))

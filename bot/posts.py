@@ -47,6 +47,8 @@ def compose_text(content: ContentItem, campaign: Campaign) -> str:
             parts.append(body)
     if content.link:
         parts.append(f"🔗 {content.link}")
+    if (doc := attachments_for(content, campaign).get("document")) is not None:  # issue 18
+        parts.append(f"📄 {doc['title']} ({doc['pages_text']}): {doc['url']}")
     tags = hashtags(campaign)
     if tags:
         parts.append(" ".join(tags))
@@ -154,9 +156,15 @@ def render_banner_for(
 
 
 def images_for(content: ContentItem, campaign: Campaign, metrics: dict[str, dict[str, float]] | None = None) -> list[Path]:
-    """Photos of the story; a banner first when the story has no photo or names a template."""
+    """Photos of the story; a banner first when the story has no photo or names a template.
+
+    Issue 18: a guide's document brings its cover (page 1) after the banner it names, instead of a drawn
+    banner; a video's chosen frame (``video_frame:``) is its thumbnail; a link post goes without images."""
     photos = [campaign.workspace / p for p in (content.images or ([content.image] if content.image else []))]
     images: list[Path] = []
+    extra = media_images(content, campaign, metrics)
+    if extra is not None:
+        return extra
     if wants_banner(content, campaign):
         banner = render_banner_for(content, campaign, metrics)
         if banner is not None:
@@ -188,4 +196,84 @@ def build_post(
         created_at=delivery.created_at,
         first_attempt_at=delivery.first_sent_attempt_at,
         progress=dict(delivery.extra.get("progress", {})) if delivery.extra else {},
+        attachments=attachments_for(content, campaign),
     )
+
+
+def attachments_for(content: ContentItem, campaign: Campaign) -> dict[str, Any]:
+    """The story's video, document and link post (issue 18), paths made absolute, the document's URL on
+    the media store computed from its content (the same name :mod:`bot.media` publishes it under)."""
+    data = content.banner_data or {}
+    out: dict[str, Any] = {}
+    if data.get("video"):
+        out["video"] = {
+            "path": campaign.workspace / data["video"],
+            "reel": bool(data.get("reel")),
+            "frame": data.get("video_frame"),
+            "bytes": data.get("video_bytes"),
+            "duration": data.get("video_duration"),
+            "orientation": data.get("video_orientation") or "horizontal",
+        }
+    if data.get("document"):
+        from bot.media import file_url
+
+        out["document"] = {
+            "path": campaign.workspace / data["document"],
+            "url": file_url(campaign.media, data.get("document_sha256") or "", ".pdf"),
+            "title": data.get("document_title") or content.title,
+            "pages": data.get("document_pages"),
+            "pages_text": data.get("document_pages_text") or "",
+        }
+    if data.get("link_post"):
+        out["link_post"] = True
+    return out
+
+
+def media_images(content: ContentItem, campaign: Campaign, metrics: dict[str, dict[str, float]] | None = None) -> list[Path] | None:
+    """The images of a story with a document, a video or a link post; None for the others.
+
+    A video's first image is its thumbnail: the chosen frame (``video_frame:``), else the banner, else its
+    first photo, else a frame cut at one second."""
+    att = attachments_for(content, campaign)
+    cache = campaign.workspace / ".campaign" / "media-cache"
+    if att.get("link_post"):
+        return []
+    if (doc := att.get("document")) is not None:
+        from bot.documents import render_cover
+
+        named = [render_banner_for(content, campaign, metrics)] if content.banner else []
+        photos = [campaign.workspace / p for p in (content.images or [])]
+        return [p for p in named if p is not None] + [render_cover(doc["path"], cache)] + photos
+    if (video := att.get("video")) is not None:
+        from bot.video import thumbnail
+
+        if video["frame"] is not None:
+            return [thumbnail(video["path"], cache, at=float(video["frame"]), duration=video["duration"])]
+        if wants_banner(content, campaign) and (banner := render_banner_for(content, campaign, metrics)) is not None:
+            return [banner]
+        photos = [campaign.workspace / p for p in (content.images or ([content.image] if content.image else []))]
+        return photos[:1] or [thumbnail(video["path"], cache, duration=video["duration"])]
+    return None
+
+
+def media_note(content: ContentItem, campaign: Campaign, platform: str) -> list[str]:
+    """What the preview says of a story's video, document or link post (issue 18), in Vietnamese."""
+    from bot.video import ZALO_VIDEO_BYTES_MAX
+    from bot.vn import so
+
+    att = attachments_for(content, campaign)
+    notes = []
+    if (video := att.get("video")) is not None:
+        seconds = so(float(video.get("duration") or 0), 1)
+        if platform == "facebook":
+            notes.append(f"Video {seconds} giây ({video['path'].name}), đăng thành "
+                         + ("Reel." if video["reel"] else "video của Trang; ảnh đại diện là ảnh bên cạnh."))
+        elif int(video.get("bytes") or 0) <= ZALO_VIDEO_BYTES_MAX:
+            notes.append(f"Video {seconds} giây ({video['path'].name}), đăng thành bài video Zalo.")
+        else:
+            notes.append(f"Video {video['path'].name} lớn hơn 50 MB: bài Zalo kèm đường dẫn tới video trên nơi đăng tệp.")
+    if (doc := att.get("document")) is not None:
+        notes.append(f"Tài liệu PDF “{doc['title']}” ({doc['pages_text']}): ảnh trang đầu và đường dẫn {doc['url']}.")
+    if att.get("link_post"):
+        notes.append("Bài liên kết: Facebook hiện khung xem trước của trang web, không kèm banner.")
+    return notes

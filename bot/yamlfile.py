@@ -188,20 +188,24 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def read_yaml(path: Path, workspace: Path) -> tuple[Located | None, list[Problem]]:
+def read_yaml(path: Path, workspace: Path, raw: bytes | None = None) -> tuple[Located | None, list[Problem]]:
+    """A YAML file of the campaign, parsed. ``raw``: its bytes when the caller already read them
+    (bot.reload hashes them first); None for a file over the size limit, which is never read."""
     from bot import bounds
     from bot.vn import nfc
 
     rel = path.relative_to(workspace).as_posix()
     try:
-        if path.stat().st_size > bounds.YAML_FILE_BYTES_MAX:
+        if (len(raw) if raw is not None else path.stat().st_size) > bounds.YAML_FILE_BYTES_MAX:
             return None, [Problem(rel, None, None, f"tệp quá lớn (tối đa {bounds.YAML_FILE_BYTES_MAX // 1_000_000} MB)",
                                   "tách tệp hoặc xóa phần thừa")]
-        text = nfc(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes() if raw is None else raw
+        # what Path.read_text gives: "\r\n" and "\r" read as "\n"
+        text = nfc(raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n"))
     except UnicodeDecodeError as exc:
         from bot.messages import utf8_problem
 
-        return None, [Problem(rel, *utf8_problem(path.read_bytes(), exc))]
+        return None, [Problem(rel, *utf8_problem(raw or b"", exc))]
     return parse_yaml(text, rel)
 
 

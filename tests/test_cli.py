@@ -53,3 +53,64 @@ def test_run_ticks_and_stops_cleanly_on_ctrl_c(mini: Path) -> None:
     assert "Đang chạy" in out and "Đã dừng" in out
     assert out.count("lượt mới") >= 2  # at least two passes ran
     assert "Traceback" not in out
+
+
+# --- the shape of the package (issue 14): anyone can run these checks again -------------------------
+
+CLI_DIR = Path(__file__).resolve().parents[1] / "bot" / "cli"
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports, at its top or inside a function."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_command_modules_share_one_helper_module_and_no_database_library() -> None:
+    modules = sorted(p for p in CLI_DIR.glob("*.py") if p.name != "__init__.py")
+    commands = {f"bot.cli.{p.stem}" for p in modules if p.stem != "common"}
+    assert len(commands) >= 12
+    for path in modules:
+        found = _imports(path)
+        assert not found & commands, f"{path.name} imports another command module: {found & commands}"
+        assert not {n for n in found if n.split(".")[0] in ("sqlalchemy", "sqlmodel")}, path.name
+        assert "bot.cli" not in found or path.stem != "common", "common imports nothing of the command line"
+        assert len(path.read_text(encoding="utf-8").splitlines()) <= 600, path.name
+    assert "bot.cli.common" not in commands
+
+
+def test_every_command_is_registered_and_its_help_is_vietnamese_and_complete() -> None:
+    import click
+
+    from bot.cli import COMMAND_MODULES
+
+    registered = set(cli.commands.values())
+    for module in COMMAND_MODULES:
+        assert module.commands and set(module.commands) <= registered, module.__name__
+
+    def walk(cmd: click.Command, path: list[str]) -> None:
+        result = CliRunner().invoke(cli, [*path, "--help"], prog_name="campaign-bot")
+        assert result.exit_code == 0, path
+        out = result.output
+        assert out.startswith("Cách dùng: campaign-bot"), (path, out[:80])
+        for english in ("Usage:", "Options:", "Show this message", "[OPTIONS]", "Commands:"):
+            assert english not in out, (path, english)
+        for param in cmd.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help, (path, param.name)  # every option explained
+                assert param.opts[0] in out, (path, param.opts[0])
+        assert cmd.help and cmd.help.strip(), path
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                walk(sub, [*path, name])
+
+    for name, command in cli.commands.items():
+        walk(command, [name])

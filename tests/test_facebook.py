@@ -91,7 +91,7 @@ def test_one_image_is_a_photo_post_with_caption_and_bytes(fake, channel, tmp_pat
     [seen] = fake.requests
     assert seen.target == f"/v24.0/{PAGE}/photos"
     assert seen.token_in == "body"
-    assert "source" in seen.fields and "message" in seen.fields
+    assert "source" in seen.fields and "caption" in seen.fields and "message" not in seen.fields
     assert seen.headers["Content-Type"].startswith("multipart/form-data")
 
 

@@ -191,3 +191,58 @@ def test_several_processes_open_one_incident_on_both_stores(mini: Path, any_stor
     with any_store.session() as s:
         events = sorted(e.key for e in s.exec(select(AlertEvent)).all())
     assert events == ["folder.invalid:1", "folder.valid:1"]
+
+
+def test_a_tick_with_nothing_changed_reads_no_file(mini: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Issue 15: the folder is listed, no campaign file is read or parsed; the running version is kept."""
+    import os
+    import time
+
+    import bot.lastgood as lastgood
+    from bot.reload import forget, reloader
+
+    forget(mini.resolve())
+    past = time.time() - 3600
+    for path in mini.rglob("*"):
+        os.utime(path, (past, past))
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        first = load_running(mini, store, T0)
+        assert first.new_version and first.folder.version_id is not None
+
+        def no_read(*args: object, **kwargs: object) -> None:
+            raise AssertionError("a campaign file was read although nothing changed")
+
+        monkeypatch.setattr(lastgood, "read_texts", no_read)
+        monkeypatch.setattr(Path, "read_bytes", no_read)
+        monkeypatch.setattr(Path, "read_text", no_read)
+        again = load_running(mini, store, T0 + timedelta(minutes=1))
+        assert again.campaign is first.campaign and not again.new_version
+        assert again.folder.version_id == first.folder.version_id and reloader(mini.resolve()).parsed == 0
+    finally:
+        store.close()
+
+
+def test_a_file_edited_while_loading_is_not_kept_as_the_good_version(mini: Path, tmp_path: Path) -> None:
+    """The snapshot is the bytes the load parsed, or nothing: an edit between the load and the snapshot
+    leaves the version unsaved (the next tick saves the edited one)."""
+    from bot.lastgood import texts_as_loaded
+    from bot.load import load_campaign
+
+    load_campaign(mini, reuse=True)
+    assert texts_as_loaded(mini.resolve()) is not None
+    write(mini, "content/b.md", story().replace("Nội dung", "Sửa giữa chừng"))
+    assert texts_as_loaded(mini.resolve()) is None
+    write(mini, "content/moi.md", story())  # a new file the load did not read
+    load_campaign(mini, reuse=True)
+    assert texts_as_loaded(mini.resolve()) is not None
+    (mini / "content/moi.md").unlink()
+    assert texts_as_loaded(mini.resolve()) is None
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        running = load_running(mini, store, T0)
+        assert running.new_version
+        assert "content/b.md" in latest_version(store).files
+        assert "Sửa giữa chừng" in latest_version(store).files["content/b.md"]
+    finally:
+        store.close()

@@ -484,7 +484,7 @@ def test_units_that_posted_recently_are_not_listed_as_quiet(mini: Path) -> None:
     set_rules(mini, PROVINCE_RULE)
     cli_run(mini, "tick", "--now", "2026-11-26T08:00")  # the morning slot posts to every channel (outbox)
     c = load_campaign(mini)
-    from bot.cli_milestones import status_section
+    from bot.reports.milestones import status_section
     from bot.store import default_url
 
     store = open_store(default_url(mini))

@@ -552,3 +552,75 @@ def test_preview_says_what_waits_for_quiet_hours_and_that_milestones_are_outside
     assert all(any("rơi vào giờ yên lặng (21:30-06:30): bài chờ đến 06:30 24/11/2026" in n for n in p["notes"])
                for p in held)
     assert "campaign-bot preview</p>" not in html_text and "CAMPAIGN-BOT" not in html_text
+
+
+# --- the report asks the store in SQL (issue 15): the same figures, the long lists streamed ----------
+
+
+def test_report_figures_come_from_sql_and_long_lists_stream_into_the_files(
+    mini: Path, any_store: object, tmp_path: Path
+) -> None:
+    """More posts not sent than the page shows: the page keeps the first ones and says how many there are,
+    the CSV lists every one; engagement counts each post's latest reading only; a held channel's open
+    post carries the channel's reason. On SQLite and PostgreSQL."""
+    from sqlalchemy import insert
+
+    from bot.reports.report import ISSUES_SHOWN
+    from bot.reports.report_files import write_report
+    from bot.store.sync import sync_campaign
+
+    store = any_store
+    campaign = load_campaign(mini)
+    sync_campaign(campaign, store)  # type: ignore[arg-type]
+    base = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+    rows, readings, n_failed, n_sent = [], [], ISSUES_SHOWN + 17, 30
+    for i in range(n_failed):
+        rows.append({"id": i + 1, "content_id": f"x{i:04d}", "channel_id": "tinh/facebook", "unit_id": "tinh",
+                     "platform": "facebook", "day": "2026-11-25", "due_at": base + timedelta(minutes=i),
+                     "state": "failed", "reason": f"lỗi số {i}", "extra": {}, "attempts": 3})
+    for j in range(n_sent):
+        did = 1000 + j
+        rows.append({"id": did, "content_id": f"y{j:04d}", "channel_id": "huyen-a/facebook", "unit_id": "huyen-a",
+                     "platform": "facebook", "day": "2026-11-26", "due_at": base + timedelta(days=1, minutes=j),
+                     "sent_at": base + timedelta(days=1, minutes=j), "state": "sent", "platform_post_id": f"p{j}",
+                     "extra": {}, "attempts": 1})
+        # an older reading with bigger numbers, then the latest one, which alone counts
+        readings.append({"delivery_id": did, "read_at": base + timedelta(days=2), "reactions": 999, "comments": 9,
+                         "shares": 9, "views": 9999, "extra": {}})
+        readings.append({"delivery_id": did, "read_at": base + timedelta(days=3), "reactions": j, "comments": 1,
+                         "shares": 0, "views": 10 * j, "extra": {}})
+    rows.append({"id": 5000, "content_id": "a", "channel_id": "huyen-b/zalo", "unit_id": "huyen-b", "platform": "zalo",
+                 "day": "2026-11-26", "due_at": base + timedelta(days=1), "state": "pending", "extra": {},
+                 "attempts": 0})
+    with store.session() as s:  # type: ignore[attr-defined]
+        s.execute(insert(Delivery), rows)
+        s.execute(insert(Engagement), readings)
+        st = s.get(ChannelState, "huyen-b/zalo") or ChannelState(channel_id="huyen-b/zalo")
+        st.status, st.reason = "held", "token Zalo hết hạn"
+        s.add(st)
+
+    data = build_report(campaign, store, None, None, base + timedelta(days=4))  # type: ignore[arg-type]
+    assert data.totals["failed"] == n_failed and data.totals["sent"] == n_sent and data.totals["held"] == 1
+    assert data.issue_count == n_failed + 1 and len(data.issues) == ISSUES_SHOWN
+    assert [i.state for i in data.issues[:2]] == ["failed", "failed"]  # failed first, then held
+    assert data.engagement_count == n_sent
+    assert data.engagement_totals["reactions"] == sum(range(n_sent))  # the latest readings only
+    assert data.engagement_totals["views"] == 10 * sum(range(n_sent))
+    assert data.engagement[0].values["reactions"] == n_sent - 1  # most engagement first
+    by_unit = {st.unit.id: st for st in data.units}
+    assert by_unit["huyen-a"].engagement["comments"] == n_sent and by_unit["tinh"].counts["failed"] == n_failed
+    assert [h.waiting for h in data.held if h.channel_id == "huyen-b/zalo"] == [1]
+
+    out = tmp_path / "bao-cao"
+    page = write_report(data, out)
+    issues = read_csv(out / "loi-va-tam-giu.csv")
+    assert len(issues) == n_failed + 1  # every one, streamed from the store
+    assert any(i["Trạng thái"] == "tạm giữ" and i["Lý do"] == "token Zalo hết hạn" for i in issues)
+    engagement = read_csv(out / "tuong-tac.csv")
+    assert len(engagement) == n_sent and engagement[0]["Bày tỏ cảm xúc"] == str(n_sent - 1)
+    html = page.read_text(encoding="utf-8")
+    assert f"trong {so(n_failed + 1)} bài" in html and "loi-va-tam-giu.csv" in html
+    from openpyxl import load_workbook
+
+    book = load_workbook(out / "bao-cao.xlsx", read_only=True)
+    assert sum(1 for _ in book["Lỗi và tạm giữ"].iter_rows()) == n_failed + 2  # the header and every row

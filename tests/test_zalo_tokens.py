@@ -23,9 +23,9 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from bot.channels import HoldChannel, RetryLater, fingerprint
-from bot.channels.zalo import FAILPOINT_ENV, FAILPOINT_EXIT
 from bot.secretbox import SecretBox, generate_key
 from bot.store import AuditLog, ChannelToken, Store
+from tests.failpoints import FAILPOINT_ENV, FAILPOINT_EXIT
 from tests.fakes.zalo_server import DAY, OA_ID, FakeZalo, StaticServer, ZaloRig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -324,12 +324,13 @@ from pathlib import Path
 from bot.channels import ChannelContext, ChannelError, fingerprint
 from bot.channels.zalo import ZaloChannel
 from bot.store import Channel, ChannelToken, open_store
+from tests.failpoints import from_env
 
 cfg = json.loads(os.environ["ZALO_CHILD"])
 store = open_store(cfg["url"])
 row = Channel(id=cfg["channel"], unit_id="cd-kcn", platform="zalo", account_id=cfg["oa"],
               token_env="ZALO_REFRESH_KCN", broadcast=False)
-ch = ZaloChannel(row, ChannelContext(Path(cfg["workspace"]), store, cfg["env"], None))
+ch = ZaloChannel(row, ChannelContext(Path(cfg["workspace"]), store, cfg["env"], None, hooks=from_env()))
 now = datetime.fromisoformat(cfg["now"])
 ch.now = lambda: now
 try:

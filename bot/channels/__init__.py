@@ -11,19 +11,23 @@ A channel turns a :class:`Post` into a published post and says what became of it
 Any other exception is treated as "outcome unknown": the worker reconciles with
 :meth:`Channel.find_existing` before it sends again, so a crash never posts twice.
 
-Platforms are chosen by name (``platform:`` in config/units.yaml) from :data:`REGISTRY`.
+Platforms are plug-ins: each declares a :class:`bot.channels.spec.PlatformSpec` and registers it;
+``platform:`` in config/units.yaml names one (see :mod:`bot.channels.spec` for the registry API).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from bot.channels import spec
+from bot.channels.spec import mask as mask  # re-exported: bot.channels.mask
+from bot.channels.spec import uses_outbox as uses_outbox  # re-exported
 
 if TYPE_CHECKING:
     from bot.store import Channel as ChannelRow
@@ -54,6 +58,9 @@ class Post:
     progress: dict[str, Any] = field(default_factory=dict)
     # False for a repost of a corrected item (issue 16): followers already had the first broadcast.
     broadcast: bool = True
+    # Issue 18: the story's video (absolute path, reel, frame…), document (path, url, title, pages) and
+    # link_post, as bot.posts.attachments_for resolves them; empty for a plain post.
+    attachments: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -194,6 +201,21 @@ class Channel(Protocol):
     def close(self) -> None: ...
 
 
+class Hooks:
+    """A seam for tests: production code names the points where a crash matters, and does nothing there.
+
+    Tests pass their own object as :attr:`ChannelContext.hooks` (tests/failpoints.py ends the process at a
+    named point, to show what a crash there leaves behind); no production module knows about it.
+    """
+
+    def reached(self, point: str) -> None:
+        """Called when the code passes ``point`` (e.g. ``"zalo.renew.after_answer"``)."""
+        return None
+
+
+NO_HOOKS = Hooks()
+
+
 @dataclass
 class ChannelContext:
     """What a platform module may use to build a channel."""
@@ -206,14 +228,7 @@ class ChannelContext:
     # The moment the worker acts at: real time in `run`, the given moment in `tick --now` and the demo,
     # so time windows (Zalo's night, token expiry) follow the same clock as the planner.
     clock: Callable[[], datetime] | None = None
-
-
-# platform name -> "module:Class". The outbox is the default for a channel without a token.
-REGISTRY: dict[str, str] = {
-    "outbox": "bot.channels.outbox:OutboxChannel",
-    "facebook": "bot.channels.facebook:FacebookChannel",
-    "zalo": "bot.channels.zalo:ZaloChannel",
-}
+    hooks: Hooks = NO_HOOKS  # test seam (see Hooks)
 
 
 def fingerprint(secret: str) -> str:
@@ -221,21 +236,10 @@ def fingerprint(secret: str) -> str:
     return hmac.new(b"campaign-bot/token-fingerprint", secret.encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def mask(secret: str | None) -> str:
-    """How a secret is printed: never more than its last 4 characters."""
-    if not secret:
-        return "(chưa đặt)"
-    return "…" + secret[-4:] if len(secret) > 12 else "****"
-
-
-def uses_outbox(row: ChannelRow, env: dict[str, str]) -> bool:
-    """A channel whose token variable is unset posts to the local outbox instead."""
-    return not (row.token_env and env.get(row.token_env))
-
-
 def open_channel(row: ChannelRow, ctx: ChannelContext) -> Channel:
-    """Build the channel object for a configured channel: its platform, or the outbox."""
-    name = "outbox" if uses_outbox(row, ctx.env) else row.platform
-    module_name, cls_name = REGISTRY[name].split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    return cls(row, ctx)
+    """Build the channel object for a configured channel: its platform (from the registry), or the outbox."""
+    if uses_outbox(row, ctx.env):
+        from bot.channels.outbox import OutboxChannel
+
+        return OutboxChannel(row, ctx)
+    return spec.get(row.platform).open(row, ctx)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from bot.channels import (
     ChannelCheck,
@@ -43,6 +43,7 @@ class OutboxChannel:
         # to somewhere else is refused, never followed (issue 12).
         self.workspace = ctx.workspace
         self.folder = self.root / row.unit_id / row.platform
+        self.campaign_root = getattr(ctx.campaign, "workspace", None) or ctx.workspace  # issue 18: attached files
 
     def __str__(self) -> str:
         return f"outbox://{self.row.unit_id}/{self.row.platform}"
@@ -80,6 +81,7 @@ class OutboxChannel:
             "image": images[0] if images else None,
             "images": images,
         }
+        record.update(_attachments(post, self.campaign_root))  # issue 18: video, document, link post
         atomic_write(target, json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"), root=self.workspace)
         return Published(post_id=f"outbox:{target.relative_to(self.root)}")
 
@@ -138,3 +140,23 @@ class OutboxChannel:
 
     def close(self) -> None:
         pass
+
+
+def _attachments(post: Post, workspace: Path) -> dict[str, Any]:
+    """What a video, document or link post adds to the outbox record (paths relative to the workspace)."""
+    att = post.attachments or {}
+    out: dict[str, Any] = {}
+    if video := att.get("video"):
+        out["video"] = {"file": _rel(video["path"], workspace), "reel": video["reel"], "seconds": video.get("duration")}
+    if doc := att.get("document"):
+        out["document"] = {"file": _rel(doc["path"], workspace), "url": doc["url"], "title": doc["title"], "pages": doc["pages"]}
+    if att.get("link_post"):
+        out["link_post"] = True
+    return out
+
+
+def _rel(path: Path, workspace: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(workspace.resolve()).as_posix()
+    except ValueError:
+        return Path(path).name

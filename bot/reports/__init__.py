@@ -10,7 +10,9 @@ from its PyPI package, charts drawn as inline SVG on the server. Vietnamese ever
 from __future__ import annotations
 
 import base64
+import colorsys
 import hashlib
+import re
 import shutil
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -38,7 +40,7 @@ LEVEL_LABELS = {
     "grassroots": "Công đoàn cơ sở",
 }
 LEVEL_ORDER = list(LEVEL_LABELS)
-PLATFORM_LABELS = {"facebook": "Facebook", "zalo": "Zalo OA", "outbox": "thư mục outbox (chưa đăng thật)"}
+OUTBOX_LABEL = "thư mục outbox (chưa đăng thật)"
 FONT_WEIGHTS = {"400": "Regular", "600": "SemiBold", "700": "Bold"}
 
 
@@ -47,7 +49,78 @@ def level_label(level: str) -> str:
 
 
 def platform_label(platform: str) -> str:
-    return PLATFORM_LABELS.get(platform, platform)
+    """The platform's Vietnamese label from its registered spec (bot.channels.spec); "outbox" is the folder."""
+    from bot.channels import spec
+
+    if platform == "outbox":
+        return OUTBOX_LABEL
+    return spec.labels().get(platform, platform)
+
+
+def platforms() -> list[tuple[str, str]]:
+    """Every registered platform as (name, label), for the pages' filters and legends."""
+    from bot.channels import spec
+
+    return sorted(spec.labels().items())
+
+
+def platform_class(platform: str) -> str:
+    """The CSS class of a platform's badges and avatars (a safe identifier, see :func:`platform_styles`)."""
+    return "pf-" + re.sub(r"[^a-z0-9_-]", "-", platform.lower())
+
+
+def _luminance(rgb: tuple[float, float, float]) -> float:
+    def channel(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _mix(a: tuple[float, float, float], b: tuple[float, float, float], t: float) -> tuple[float, float, float]:
+    return (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t)
+
+
+def _darkened(color: tuple[float, float, float], against: tuple[float, float, float]) -> tuple[float, float, float]:
+    """``color`` darkened until its contrast with ``against`` reaches WCAG AA for text (4.5:1)."""
+    while _contrast(color, against) < 4.6 and sum(color) > 0:
+        color = _mix(color, (0, 0, 0), 0.08)
+    return color
+
+
+def _hex(rgb: tuple[float, float, float]) -> str:
+    return "#" + "".join(f"{round(c):02x}" for c in rgb)
+
+
+def brand_color(platform: Any) -> tuple[float, float, float]:
+    """The spec's ``color`` ("#1877f2") when it declares one; else a hue chosen from its name, stable."""
+    text = str(getattr(platform, "color", "") or "")
+    if re.fullmatch(r"#[0-9a-fA-F]{6}", text):
+        return (int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16))
+    hue = int(hashlib.sha256(platform.name.encode()).hexdigest()[:4], 16) % 360 / 360
+    return tuple(c * 255 for c in colorsys.hls_to_rgb(hue, 0.45, 0.75))  # type: ignore[return-value]
+
+
+def platform_styles() -> str:
+    """``static/platforms.css``: a badge and an avatar colour per registered platform, each with text
+    that keeps WCAG AA contrast; a platform added to the registry gets its own without editing a file."""
+    from bot.channels import spec
+
+    white = (255.0, 255.0, 255.0)
+    rules = []
+    for p in spec.all_specs():
+        brand = brand_color(p)
+        tint = _mix(brand, white, 0.9)
+        cls = platform_class(p.name)
+        rules.append(f".badge.{cls} {{ background: {_hex(tint)}; color: {_hex(_darkened(brand, tint))}; }}")
+        rules.append(f".avatar.{cls} {{ background: {_hex(_darkened(brand, white))}; }}")
+    return "\n".join(rules) + "\n"
 
 
 def kind_label(kind: str) -> str:
@@ -98,8 +171,10 @@ def environment(tz: ZoneInfo = TZ) -> Environment:
         phan_tram=phan_tram,
         level_label=level_label,
         platform_label=platform_label,
+        platform_class=platform_class,
         kind_label=kind_label,
     )
+    env.globals["platforms"] = platforms
     return env
 
 
@@ -150,6 +225,7 @@ def copy_static(out: Path) -> None:
                 f"font-weight:{weight};src:url('fonts/{src.name}') format('truetype');}}"
             )
     atomic_write_text(target / "fonts.css", "\n".join(font_css) + "\n")
+    atomic_write_text(target / "platforms.css", platform_styles())
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -20,19 +20,24 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+import itertools
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from bot.files import atomic_write, atomic_write_text
+from bot.files import FILE_MODE, TEMP_PREFIX
 from bot.vn import TZ, lam_tron_phan_tram, ngay, ngay_gio, phan_tram
 
 CSV_DELIMITER = ";"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_NAME = "bao-cao.xlsx"
+WIDTH_SAMPLE = 200  # rows read before a sheet is written, to size its columns
 
 
 @dataclass(frozen=True)
@@ -45,13 +50,19 @@ class Pct:
 @dataclass
 class Table:
     """One table of the report: its CSV file name, its sheet title (≤ 31 characters), a description for the
-    page, the Vietnamese header and the rows (str, int, float, Pct, datetime, date or None per cell)."""
+    page, the Vietnamese header and the rows (str, int, float, Pct, datetime, date or None per cell).
+
+    ``rows`` is a list, or a function that gives the rows afresh each time it is called: the long lists
+    are read from the store while the files are written (once for the CSV, once for the workbook)."""
 
     file: str
     sheet: str
     description: str
     header: Sequence[str]
-    rows: list[Sequence[Any]] = field(default_factory=list)
+    rows: list[Sequence[Any]] | Callable[[], Iterable[Sequence[Any]]] = field(default_factory=list)
+
+    def iter_rows(self) -> Iterable[Sequence[Any]]:
+        return self.rows() if callable(self.rows) else self.rows
 
 
 def neutralise(text: str) -> str:
@@ -83,64 +94,92 @@ def csv_cell(value: Any, tz: ZoneInfo = TZ) -> str:
     return neutralise(str(value))
 
 
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[IO[bytes]]:
+    """A file written a piece at a time that appears whole or not at all (a temporary file renamed,
+    as bot.files.atomic_write does), readable by a web server."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), FILE_MODE)
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]], tz: ZoneInfo = TZ) -> None:
-    """``;``-separated, UTF-8 with a BOM, CRLF (see the module docstring)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=CSV_DELIMITER, lineterminator="\r\n")
-    writer.writerow([csv_cell(h, tz) for h in header])
-    for row in rows:
-        writer.writerow([csv_cell(v, tz) for v in row])
-    atomic_write_text(path, "\ufeff" + buf.getvalue())
+    """``;``-separated, UTF-8 with a BOM, CRLF (see the module docstring); streamed: rows are written
+    as they come, never all held in memory."""
+    with _atomic_file(path) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=False)
+        text.write("\ufeff")
+        writer = csv.writer(text, delimiter=CSV_DELIMITER, lineterminator="\r\n")
+        writer.writerow([csv_cell(h, tz) for h in header])
+        for row in rows:
+            writer.writerow([csv_cell(v, tz) for v in row])
+        text.flush()
+        text.detach()
 
 
 def write_xlsx(path: Path, tables: Sequence[Table], tz: ZoneInfo = TZ, title: str = "") -> None:
-    """All tables in one workbook, a sheet each (see the module docstring)."""
+    """All tables in one workbook, a sheet each (see the module docstring). openpyxl's write-only mode
+    streams each row to the file: column widths therefore come from the header and the first rows."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    book = Workbook()
-    book.remove(book.active)
+    book = Workbook(write_only=True)
     if title:
         book.properties.title = title
     book.properties.creator = "campaign-bot"
     header_font = Font(bold=True, color="FFFFFF")
     header_fill = PatternFill("solid", fgColor="8E0000")
+    header_align = Alignment(vertical="center", wrap_text=True)
+    taken: list[str] = []
     for table in tables:
-        sheet = book.create_sheet(_sheet_title(table.sheet, book.sheetnames))
-        sheet.append([neutralise(str(h)) for h in table.header])
+        taken.append(_sheet_title(table.sheet, taken))
+        sheet = book.create_sheet(taken[-1])
+        rows = iter(table.iter_rows())
+        first = list(itertools.islice(rows, WIDTH_SAMPLE))  # widths are set before any row is written
         widths = [len(str(h)) for h in table.header]
-        for row in table.rows:
-            values: list[Any] = []
-            formats: list[str | None] = []
+        for row in first:
+            for index, value in enumerate(row[: len(widths)]):
+                shown = _xlsx_value(value, tz)[0]
+                widths[index] = max(widths[index], min(len(str(shown)) if shown is not None else 0, 60))
+        for index, width in enumerate(widths, start=1):
+            sheet.column_dimensions[get_column_letter(index)].width = max(10, min(60, width + 2))
+        sheet.freeze_panes = "A2"
+        head = []
+        for h in table.header:
+            cell = WriteOnlyCell(sheet, value=neutralise(str(h)))
+            cell.font, cell.fill, cell.alignment = header_font, header_fill, header_align
+            head.append(cell)
+        sheet.append(head)
+        count = 0
+        for row in itertools.chain(first, rows):
+            cells: list[Any] = []
             for value in row:
                 cell_value, number_format = _xlsx_value(value, tz)
-                values.append(cell_value)
-                formats.append(number_format)
-            sheet.append(values)
-            r = sheet.max_row
-            for index, (cell_value, number_format) in enumerate(zip(values, formats, strict=True), start=1):
-                cell = sheet.cell(row=r, column=index)
-                if isinstance(cell_value, str):
-                    cell.data_type = "s"  # never a formula, whatever the text
                 if number_format:
+                    cell = WriteOnlyCell(sheet, value=cell_value)
                     cell.number_format = number_format
-                shown = len(str(cell_value)) if cell_value is not None else 0
-                if index <= len(widths):
-                    widths[index - 1] = max(widths[index - 1], min(shown, 60))
-        for index, cell in enumerate(sheet[1], start=1):
-            cell.font = header_font
-            cell.fill = header_fill
-            cell.alignment = Alignment(vertical="center", wrap_text=True)
-            sheet.column_dimensions[get_column_letter(index)].width = max(10, min(60, widths[index - 1] + 2))
-        sheet.freeze_panes = "A2"
-        if table.rows:
-            sheet.auto_filter.ref = sheet.dimensions
-    if not book.sheetnames:
+                    cells.append(cell)
+                else:  # text is neutralised (never starts like a formula), so it is written as text
+                    cells.append(cell_value)
+            sheet.append(cells)
+            count += 1
+        if count:
+            sheet.auto_filter.ref = f"A1:{get_column_letter(max(1, len(table.header)))}{count + 1}"
+    if not tables:
         book.create_sheet("Trống")
-    buf = io.BytesIO()
-    book.save(buf)
-    atomic_write(path, buf.getvalue())
+    with _atomic_file(path) as f:
+        book.save(f)
 
 
 def _xlsx_value(value: Any, tz: ZoneInfo) -> tuple[Any, str | None]:

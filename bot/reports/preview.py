@@ -11,38 +11,30 @@ the images from :func:`bot.posts.images_for` (copied beside the page).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from markupsafe import Markup
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from bot.files import OutputFolder
-from bot.load import Campaign, Problem
+from bot.channels.spec import is_live
+from bot.load import Campaign
 from bot.metrics import metric_names, subtree_values
+from bot.milestones import step_in_session
 from bot.pipeline import demo_moments
 from bot.plan import Tree, in_quiet_hours, plan, quiet_end
 from bot.posts import compose_text, images_for
 from bot.reports import (
-    STATIC,
-    atomic_write_text,
-    copy_static,
-    environment,
     gio,
     kind_label,
-    level_label,
     platform_label,
-    script_hash,
 )
 from bot.store.db import Store
-from bot.store.models import ChannelState, ContentItem, Delivery, DeliveryState, Meta
+from bot.store.models import ChannelState, ContentItem, Delivery, DeliveryState
 from bot.store.sync import sync_session
 from bot.vn import ngay, ngay_gio, so
 
@@ -243,203 +235,209 @@ def _snapshot(row: ContentItem) -> ContentItem:
     return ContentItem(**row.model_dump())
 
 
-def build_preview(
-    campaign: Campaign, store: Store, env: dict[str, str], start: datetime, days: int
-) -> Preview:
-    """Plan ``days`` from ``start`` inside a transaction that is rolled back; see the module."""
-    tz = campaign.tz
-    start = start.astimezone(UTC)
-    end = start + timedelta(days=days)
-    moments = demo_moments(campaign, start, days)
-    channel_info = {cid: (u, ch) for cid, u, ch in _channels(campaign)}
-    planned: list[tuple[dict[str, Any], bool, datetime | None]] = []  # (delivery fields, existed, planned at)
-    milestones_note: str | None = None
-    empties_raw = []
-    contents: dict[str, ContentItem] = {}
-    announced: list[str] = []
+@dataclass
+class Simulation:
+    """What the ticks of the window would do, read from the rolled-back session."""
+
+    planned: list[tuple[dict[str, Any], bool, datetime | None]]  # (delivery fields, existed, planned at)
+    empties: list[Any]  # bot.plan's empty slots, with their reasons
+    announced: list[str]  # milestone news, "time: description"
+    states: dict[str, ChannelState]
+    contents: dict[str, ContentItem]
+    metrics: dict[str, dict[str, float]]
+
+
+def simulate(campaign: Campaign, store: Store, start: datetime, end: datetime) -> Simulation:
+    """Every tick of the window in one session, rolled back: the tick's own milestone step
+    (bot.milestones.step_in_session) then the tick's own planner (bot.plan.plan), at each moment."""
+    sim = Simulation([], [], [], {}, {}, {})
+    tree = Tree(campaign)
     with Session(store.engine, expire_on_commit=False) as s:
         try:
             sync_session(s, campaign, actor="preview")
             s.flush()
-            states = {st.channel_id: ChannelState(**st.model_dump()) for st in s.exec(select(ChannelState)).all()}
+            sim.states = {st.channel_id: ChannelState(**st.model_dump()) for st in s.exec(select(ChannelState)).all()}
             last_id = s.exec(select(func.max(Delivery.id))).one() or 0  # new rows get larger ids
             for d in s.exec(
                 select(Delivery).where(col(Delivery.state).in_(DeliveryState.OPEN), col(Delivery.due_at) <= end)
             ).all():
-                planned.append((d.model_dump(), True, None))
-            tree = Tree(campaign)
-            for moment in moments:  # what each tick does, in its order: milestones, then the plan
-                news = simulate_milestones(s, campaign, tree, moment)
-                if news is None:
-                    milestones_note = "Không xem trước được tin cột mốc (chưa có mô-đun cột mốc)."
-                else:
-                    announced.extend(news)
-                result = plan(s, campaign, moment, tree)
-                empties_raw.extend(result.empty)
+                sim.planned.append((d.model_dump(), True, None))
+            for moment in demo_moments(campaign, start, (end - start).days):  # each tick: milestones, then the plan
+                sim.announced += [f"{ngay_gio(moment, campaign.tz)}: {a.description}"
+                                  for a in step_in_session(s, campaign, tree, moment)]
+                sim.empties.extend(plan(s, campaign, moment, tree).empty)
                 s.flush()
                 for d in s.exec(select(Delivery).where(col(Delivery.id) > last_id).order_by(col(Delivery.id))).all():
                     last_id = max(last_id, d.id or 0)
-                    planned.append((d.model_dump(), False, moment))
-            metrics = {name: subtree_values(s, campaign, name) for name in metric_names(campaign)}
-            for fields, _, _ in planned:
-                cid = fields["content_id"]
-                if cid not in contents:
-                    row = s.get(ContentItem, cid)
-                    if row is not None:
-                        contents[cid] = _snapshot(row)
+                    sim.planned.append((d.model_dump(), False, moment))
+            sim.metrics = {name: subtree_values(s, campaign, name) for name in metric_names(campaign)}
+            for cid in sorted({fields["content_id"] for fields, _, _ in sim.planned}):
+                row = s.get(ContentItem, cid)
+                if row is not None:
+                    sim.contents[cid] = _snapshot(row)
         finally:
             s.rollback()
+    return sim
 
-    checks = campaign_checks(campaign, env, states)
-    if announced:
-        checks.append(Check("info", f"Số liệu trong thư mục dữ liệu sẽ được nhập và {so(len(announced))} cột mốc được "
-                            "thông báo (tin cột mốc có trong lịch dưới đây).", None, announced))
-    if milestones_note:
-        checks.append(Check("warn", milestones_note))
+
+def build_preview(
+    campaign: Campaign, store: Store, env: dict[str, str], start: datetime, days: int
+) -> Preview:
+    """Plan ``days`` from ``start`` inside a transaction that is rolled back; see the module."""
+    start = start.astimezone(UTC)
+    end = start + timedelta(days=days)
+    sim = simulate(campaign, store, start, end)
+    checks = campaign_checks(campaign, env, sim.states)
+    if sim.announced:
+        checks.append(Check("info", f"Số liệu trong thư mục dữ liệu sẽ được nhập và {so(len(sim.announced))} cột mốc "
+                            "được thông báo (tin cột mốc có trong lịch dưới đây).", None, sim.announced))
     if campaign.milestones.metric_source.url:
         checks.append(Check("info", "Số liệu từ địa chỉ URL không được đọc khi xem trước: tin cột mốc do số liệu mới "
                             "từ URL chưa có trong lịch này."))
-    cards: list[Card] = []
     rendered: dict[str, tuple[list[Path], str | None]] = {}
-    quiet = campaign.settings.quiet_hours
-    for fields, existed, planned_at in planned:
-        content = contents.get(fields["content_id"])
-        unit = campaign.unit_by_id.get(fields["unit_id"])
-        due = utc(fields["due_at"]) or start
-        slot = utc(fields.get("slot_at"))
-        next_attempt = utc(fields.get("next_attempt_at"))
-        expected = max(due, next_attempt or due, start)
-        notes: list[str] = []
-        status = "existing" if existed else "planned"
-        st = states.get(fields["channel_id"])
-        if st is not None and st.paused_until is not None and utc(st.paused_until) > expected:  # type: ignore[operator]
-            expected = utc(st.paused_until)  # type: ignore[assignment]
-            notes.append(f"Kênh tạm dừng đến {ngay_gio(expected, tz)}: {st.pause_reason or 'giới hạn của nền tảng'}.")
-        expected = quiet_end(campaign, expected)
-        # Held by quiet hours: a slot inside them, or a milestone reached inside them (its news waits too).
-        origin = slot if slot is not None else planned_at
-        quiet_wait: datetime | None = None
-        if origin is not None and due > origin and in_quiet_hours(campaign, origin):
-            quiet_wait = due
-            what = f"Khung {gio(slot, tz)}" if slot is not None else f"Tin được tạo lúc {gio(origin, tz)}"
-            notes.append(f"{what} rơi vào giờ yên lặng ({quiet}): bài chờ đến {ngay_gio(due, tz)}.")
-        elif in_quiet_hours(campaign, max(due, start)) and expected > max(due, start):
-            quiet_wait = expected
-            notes.append(f"Đến hạn trong giờ yên lặng ({quiet}): bài chờ đến {ngay_gio(expected, tz)}.")
-        if existed:
-            state = fields["state"]
-            if state == DeliveryState.RETRY:
-                notes.append(f"Đã lên lịch từ trước, đang chờ thử lại: {fields.get('reason') or 'lỗi tạm thời'}.")
-            elif state == DeliveryState.SENDING:
-                notes.append("Đang gửi hoặc chờ đối soát với nền tảng (không gửi trùng).")
-            else:
-                notes.append("Đã lên lịch từ trước, chưa đăng.")
-        if st is not None and st.status == "held":
-            status = "held"
-            notes.append(f"Kênh đang bị tạm giữ: {st.reason or 'cần người xử lý'} — bài chờ đến khi kênh được mở lại."
-                         + (f" Cách sửa: {st.fix}" if st.fix else ""))
-        if content is None:
-            status = "skip"
-            notes.append("Không tìm thấy bài trong dữ liệu: sẽ không đăng.")
-        elif not content.approved:
-            status = "skip"
-            notes.append("Bài không còn được duyệt: sẽ không đăng.")
-        elif content.expires is not None and utc(content.expires) <= expected:  # type: ignore[operator]
-            status = "skip"
-            notes.append(f"Bài hết hạn ({ngay(utc(content.expires), tz)}) trước giờ đăng: sẽ bị bỏ qua.")
-        token_env = channel_info[fields["channel_id"]][1].token_env if fields["channel_id"] in channel_info else None
-        mode = fields["platform"] if token_env and env.get(token_env) else "outbox"
-        card = Card(
-            index=0,
-            content_id=fields["content_id"],
-            channel_id=fields["channel_id"],
-            unit_id=fields["unit_id"],
-            unit_name=(unit.short_name or unit.name) if unit else fields["unit_id"],
-            platform=fields["platform"],
-            kind=content.kind if content else "",
-            title=content.title if content else fields["content_id"],
-            schedule_id=fields.get("schedule_id"),
-            slot_at=slot,
-            due_at=due,
-            expected_at=expected,
-            text=compose_text(content, campaign) if content else "",
-            link=content.link if content else None,
-            notes=notes,
-            status=status,
-            mode=mode,
-            quiet_wait=quiet_wait,
-        )
-        if content is not None:
-            if content.id not in rendered:
-                try:
-                    paths = images_for(content, campaign, metrics)
-                    rendered[content.id] = (paths, None)
-                except Exception as exc:  # noqa: BLE001 - the page shows it; the worker would retry
-                    rendered[content.id] = ([], f"Không vẽ được banner: {type(exc).__name__}: {exc}")
-            card.sources, card.problem = rendered[content.id]
-            card.photo_count = len(content.images or ([content.image] if content.image else []))
-        cards.append(card)
-
+    cards = [make_card(campaign, env, sim, fields, existed, planned_at, start, rendered)
+             for fields, existed, planned_at in sim.planned]
     order = {u.id: i for i, u in enumerate(campaign.units)}
     cards.sort(key=lambda c: (c.expected_at, order.get(c.unit_id, 0), c.platform, c.content_id))
     for i, c in enumerate(cards, start=1):
         c.index = i
-    empties = []
-    for e in empties_raw:
-        u = campaign.unit_by_id.get(e.channel_id.split("/")[0])
-        empties.append(
-            Empty(e.schedule_id, utc(e.slot_at), e.channel_id, u.id if u else "", (u.short_name or u.name) if u else "",  # type: ignore[arg-type]
-                  e.channel_id.split("/")[-1], e.reason)
-        )
+    empties = [_empty(campaign, e) for e in sim.empties]
     empties.sort(key=lambda e: (e.slot_at, order.get(e.unit_id, 0), e.platform))
-    failed_banners = sorted({c.problem for c in cards if c.problem})
-    if failed_banners:
-        checks.append(Check("error", "Có banner không vẽ được: các bài này sẽ chờ thử lại khi đăng.", None, failed_banners))
-    planned_ids = {c.content_id for c in cards}
-    unused = [s for s in campaign.stories if s.front.approved and s.id not in planned_ids]
-    if unused:
-        checks.append(Check("info", f"{so(len(unused))} bài đã duyệt không được lên lịch trong {so(days)} ngày tới "
-                            "(đã đăng hết, chưa đến ngày, hết hạn, hoặc không có lịch cho loại bài/đơn vị đó).",
-                            None, [f"{s.front.title} ({s.source})" for s in unused]))
-
+    checks += outcome_checks(campaign, cards, days)
     preview = Preview(campaign, start, end, days, datetime.now(UTC), cards, empties, checks,
                       store_url=store.display_url())
-    _layout(preview, env, states)
+    _layout(preview, env, sim.states)
     return preview
 
 
-def simulate_milestones(s: Session, campaign: Campaign, tree: Tree, now: datetime) -> list[str] | None:
-    """What a tick's milestone step does at ``now``, inside the caller's session: import the metric
-    files whose content changed, announce the newly crossed thresholds. The URL source is not read
-    (a preview makes no network calls). None when the milestone module is not there."""
-    try:
-        from bot.milestones import META_FILE, csv_files, find_crossings, write_crossing
-    except ImportError:
-        return None
-    from bot.metrics import file_label, import_csv
+def _empty(campaign: Campaign, e: Any) -> Empty:
+    u = campaign.unit_by_id.get(e.channel_id.split("/")[0])
+    return Empty(e.schedule_id, utc(e.slot_at), e.channel_id, u.id if u else "",  # type: ignore[arg-type]
+                 (u.short_name or u.name) if u else "", e.channel_id.split("/")[-1], e.reason)
 
-    if not campaign.milestones.milestones:
-        return []
-    for path in csv_files(campaign):
-        label = file_label(path, campaign.workspace)
-        try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
-            continue
-        meta = s.get(Meta, META_FILE + label)
-        if meta is not None and meta.value == digest:
-            continue
-        import_csv(s, campaign, path, label)
-        meta = meta or Meta(key=META_FILE + label, value=digest)
-        meta.value = digest
-        s.add(meta)
-    s.flush()
+
+def outcome_checks(campaign: Campaign, cards: list[Card], days: int) -> list[Check]:
+    """Banners that could not be drawn; approved stories that the window does not post."""
     out = []
-    for crossing in find_crossings(s, campaign, tree, now):
-        made = write_crossing(s, campaign, tree, crossing, now)  # no SAVEPOINT: on SQLite it could commit
-        if made is not None:
-            out.append(f"{ngay_gio(now, campaign.tz)}: {made.description}")
+    failed_banners = sorted({c.problem for c in cards if c.problem})
+    if failed_banners:
+        out.append(Check("error", "Có banner không vẽ được: các bài này sẽ chờ thử lại khi đăng.", None, failed_banners))
+    planned_ids = {c.content_id for c in cards}
+    unused = [s for s in campaign.stories if s.front.approved and s.id not in planned_ids]
+    if unused:
+        out.append(Check("info", f"{so(len(unused))} bài đã duyệt không được lên lịch trong {so(days)} ngày tới "
+                         "(đã đăng hết, chưa đến ngày, hết hạn, hoặc không có lịch cho loại bài/đơn vị đó).",
+                         None, [f"{s.front.title} ({s.source})" for s in unused]))
     return out
+
+
+def _timing(campaign: Campaign, fields: dict[str, Any], st: ChannelState | None, planned_at: datetime | None,
+            start: datetime) -> tuple[datetime, datetime | None, list[str]]:
+    """When the post really goes (pause, quiet hours), whether quiet hours hold it, and why, in words."""
+    tz = campaign.tz
+    quiet = campaign.settings.quiet_hours
+    due = utc(fields["due_at"]) or start
+    slot = utc(fields.get("slot_at"))
+    next_attempt = utc(fields.get("next_attempt_at"))
+    expected = max(due, next_attempt or due, start)
+    notes: list[str] = []
+    if st is not None and st.paused_until is not None and utc(st.paused_until) > expected:  # type: ignore[operator]
+        expected = utc(st.paused_until)  # type: ignore[assignment]
+        notes.append(f"Kênh tạm dừng đến {ngay_gio(expected, tz)}: {st.pause_reason or 'giới hạn của nền tảng'}.")
+    expected = quiet_end(campaign, expected)
+    # Held by quiet hours: a slot inside them, or a milestone reached inside them (its news waits too).
+    origin = slot if slot is not None else planned_at
+    quiet_wait: datetime | None = None
+    if origin is not None and due > origin and in_quiet_hours(campaign, origin):
+        quiet_wait = due
+        what = f"Khung {gio(slot, tz)}" if slot is not None else f"Tin được tạo lúc {gio(origin, tz)}"
+        notes.append(f"{what} rơi vào giờ yên lặng ({quiet}): bài chờ đến {ngay_gio(due, tz)}.")
+    elif in_quiet_hours(campaign, max(due, start)) and expected > max(due, start):
+        quiet_wait = expected
+        notes.append(f"Đến hạn trong giờ yên lặng ({quiet}): bài chờ đến {ngay_gio(expected, tz)}.")
+    return expected, quiet_wait, notes
+
+
+def _status(fields: dict[str, Any], existed: bool, st: ChannelState | None, content: ContentItem | None,
+            expected: datetime, tz: Any) -> tuple[str, list[str]]:
+    """Will it go (planned, existing), wait for a held channel, or be skipped; and why, in words."""
+    notes: list[str] = []
+    status = "existing" if existed else "planned"
+    if existed:
+        state = fields["state"]
+        if state == DeliveryState.RETRY:
+            notes.append(f"Đã lên lịch từ trước, đang chờ thử lại: {fields.get('reason') or 'lỗi tạm thời'}.")
+        elif state == DeliveryState.SENDING:
+            notes.append("Đang gửi hoặc chờ đối soát với nền tảng (không gửi trùng).")
+        else:
+            notes.append("Đã lên lịch từ trước, chưa đăng.")
+    if st is not None and st.status == "held":
+        status = "held"
+        notes.append(f"Kênh đang bị tạm giữ: {st.reason or 'cần người xử lý'} — bài chờ đến khi kênh được mở lại."
+                     + (f" Cách sửa: {st.fix}" if st.fix else ""))
+    if content is None:
+        status = "skip"
+        notes.append("Không tìm thấy bài trong dữ liệu: sẽ không đăng.")
+    elif not content.approved:
+        status = "skip"
+        notes.append("Bài không còn được duyệt: sẽ không đăng.")
+    elif content.expires is not None and utc(content.expires) <= expected:  # type: ignore[operator]
+        status = "skip"
+        notes.append(f"Bài hết hạn ({ngay(utc(content.expires), tz)}) trước giờ đăng: sẽ bị bỏ qua.")
+    return status, notes
+
+
+def make_card(campaign: Campaign, env: dict[str, str], sim: Simulation, fields: dict[str, Any], existed: bool,
+              planned_at: datetime | None, start: datetime,
+              rendered: dict[str, tuple[list[Path], str | None]]) -> Card:
+    """One delivery as it will appear: the worker's own text and images, when and where it goes."""
+    content = sim.contents.get(fields["content_id"])
+    unit = campaign.unit_by_id.get(fields["unit_id"])
+    st = sim.states.get(fields["channel_id"])
+    expected, quiet_wait, notes = _timing(campaign, fields, st, planned_at, start)
+    status, more = _status(fields, existed, st, content, expected, campaign.tz)
+    if content is not None:  # issue 18: what goes with the text (a video, a document, a link)
+        from bot.posts import media_note
+
+        more += media_note(content, campaign, fields["platform"])
+    card = Card(
+        index=0,
+        content_id=fields["content_id"],
+        channel_id=fields["channel_id"],
+        unit_id=fields["unit_id"],
+        unit_name=(unit.short_name or unit.name) if unit else fields["unit_id"],
+        platform=fields["platform"],
+        kind=content.kind if content else "",
+        title=content.title if content else fields["content_id"],
+        schedule_id=fields.get("schedule_id"),
+        slot_at=utc(fields.get("slot_at")),
+        due_at=utc(fields["due_at"]) or start,
+        expected_at=expected,
+        text=compose_text(content, campaign) if content else "",
+        link=content.link if content else None,
+        notes=notes + more,
+        status=status,
+        mode=_mode(campaign, env, fields["channel_id"], fields["platform"]),
+        quiet_wait=quiet_wait,
+    )
+    if content is not None:
+        if content.id not in rendered:
+            try:
+                rendered[content.id] = (images_for(content, campaign, sim.metrics), None)
+            except Exception as exc:  # noqa: BLE001 - the page shows it; the worker would retry
+                rendered[content.id] = ([], f"Không vẽ được banner: {type(exc).__name__}: {exc}")
+        card.sources, card.problem = rendered[content.id]
+        card.photo_count = len(content.images or ([content.image] if content.image else []))
+    return card
+
+
+def _mode(campaign: Campaign, env: dict[str, str], channel_id: str, platform: str) -> str:
+    """Where the channel's posts go now: its platform with a token, else the outbox."""
+    unit_id = channel_id.split("/")[0]
+    unit = campaign.unit_by_id.get(unit_id)
+    token_env = next((ch.token_env for ch in unit.channels if f"{unit_id}/{ch.platform}" == channel_id), None) \
+        if unit else None
+    return platform if is_live(token_env, env) else "outbox"
 
 
 def campaign_checks(campaign: Campaign, env: dict[str, str], states: dict[str, ChannelState]) -> list[Check]:
@@ -455,7 +453,7 @@ def campaign_checks(campaign: Campaign, env: dict[str, str], states: dict[str, C
             f"Quy tắc cột mốc: {so(len(c.milestones.milestones))}",
         ])
     ]
-    missing = [(cid, u, ch) for cid, u, ch in channels if not (ch.token_env and env.get(ch.token_env))]
+    missing = [(cid, u, ch) for cid, u, ch in channels if not is_live(ch.token_env, env)]
     if missing:
         checks.append(Check(
             "info",
@@ -506,7 +504,7 @@ def _layout(p: Preview, env: dict[str, str], states: dict[str, ChannelState]) ->
         st = states.get(cid)
         rows[cid] = GridRow(
             channel_id=cid, unit_id=u.id, unit_name=u.short_name or u.name, level=u.level, platform=ch.platform,
-            mode=ch.platform if ch.token_env and env.get(ch.token_env) else "outbox",
+            mode=ch.platform if is_live(ch.token_env, env) else "outbox",
             held=bool(st and st.status == "held"), cells=[[] for _ in p.dates],
         )
     for c in p.cards:
@@ -543,81 +541,3 @@ def _layout(p: Preview, env: dict[str, str], states: dict[str, ChannelState]) ->
         g.empties = dict(g.empties)
         by_day[d].append(g)
     p.calendar = [Day(d, by_day.get(d, [])) for d in p.dates]
-
-
-# --- writing ---------------------------------------------------------------------------------
-
-PREVIEW_SCRIPT = "preview.js"
-
-
-def _copy_images(cards: list[Card], out: Path) -> None:
-    # Only files an earlier preview wrote (its manifest) are ever deleted, and nothing is written
-    # through a symlink out of ``out`` (bot.files.OutputFolder).
-    output = OutputFolder(out, out)
-    output.check()
-    copied: dict[Path, str] = {}
-    for c in cards:
-        c.images = []
-        for src in c.sources:
-            if src not in copied:
-                data = src.read_bytes()
-                name = f"anh/{hashlib.sha256(data).hexdigest()[:16]}{src.suffix.lower()}"
-                if name not in output.written:
-                    output.write(name, data)
-                copied[src] = name
-            c.images.append(copied[src])
-    output.remove_old("anh", keep=output.written)
-    output.save_manifest()
-
-
-def _until(ends: list[datetime], tz: Any) -> str:
-    """"06:30 24/11/2026" or "06:30 24/11/2026, 06:30 25/11/2026 …": when the posts held by quiet hours go."""
-    if not ends:
-        return ""
-    shown = ", ".join(ngay_gio(e, tz) for e in ends[:3])
-    return shown + (" …" if len(ends) > 3 else "")
-
-
-def write_preview(p: Preview, out: Path, notice: list[str] | None = None) -> Path:
-    """Write ``index.html`` (and ``data.json``, ``anh/``, ``static/``) into ``out``. ``notice``: the folder's
-    errors when the preview runs on the last good version kept in the store (issue 11)."""
-    out.mkdir(parents=True, exist_ok=True)
-    copy_static(out)
-    _copy_images(p.cards, out)
-    script = (STATIC / PREVIEW_SCRIPT).read_text(encoding="utf-8")
-    tz = p.campaign.tz
-    units = [(u.id, u.short_name or u.name) for u in p.campaign.units if u.channels]
-    reasons = Counter(e.reason for e in p.empties)
-    html = environment(tz).get_template("preview.html").render(
-        p=p,
-        c=p.campaign.config,
-        units=units,
-        levels={u.id: level_label(u.level) for u in p.campaign.units},
-        reasons=reasons.most_common(),
-        delayed=sum(1 for c in p.cards if c.quiet_wait is not None),
-        delayed_until=_until(sorted({c.quiet_wait for c in p.cards if c.quiet_wait is not None}), tz),
-        milestone_cards=sum(1 for c in p.cards if c.kind == "milestone"),
-        script=Markup(script),
-        csp_script=script_hash(script),
-        quiet=p.campaign.settings.quiet_hours,
-        cap=p.campaign.settings.daily_cap,
-        folder_notice=notice or [],
-    )
-    atomic_write_text(out / "index.html", html)
-    atomic_write_text(out / "data.json", json.dumps(p.summary(), ensure_ascii=False, indent=2))
-    return out / "index.html"
-
-
-def write_problems(problems: list[Problem], workspace: Path, out: Path) -> Path:
-    """The folder does not load: the preview page lists the problems instead."""
-    out.mkdir(parents=True, exist_ok=True)
-    copy_static(out)
-    html = environment().get_template("problems.html").render(
-        problems=problems, workspace=str(workspace), generated_at=datetime.now(UTC)
-    )
-    atomic_write_text(out / "index.html", html)
-    atomic_write_text(
-        out / "data.json",
-        json.dumps({"problems": [str(pr) for pr in problems], "posts": []}, ensure_ascii=False, indent=2),
-    )
-    return out / "index.html"

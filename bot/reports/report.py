@@ -11,39 +11,30 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from bot.corrections import report_rows
 from bot.load import Campaign, UnitConfig
-from bot.metrics import counting, main_metric, metric_label
+from bot.metrics import main_metric, metric_label
 from bot.reports import (
-    atomic_write_text,
-    copy_static,
-    environment,
-    kind_label,
     level_label,
-    platform_label,
 )
+from bot.reports import report_queries as rq
 from bot.reports.charts import BarChart, LineChart, chart_window, line_chart, percent_bars, progress_class
-from bot.reports.exports import XLSX_NAME, Pct, Table, write_xlsx
-from bot.reports.exports import write_csv as write_table_csv
 from bot.store.db import Store
 from bot.store.models import (
     ChannelState,
-    ContentItem,
-    Delivery,
     DeliveryState,
-    Engagement,
-    MetricReading,
     MilestoneFiring,
 )
 from bot.vn import ngay, so
 
 QUIET_DAYS = 14
 LAGGING = 5
+ENGAGEMENT_SHOWN = 50  # posts with most engagement on the page; every post in tuong-tac.csv
+ISSUES_SHOWN = 200  # posts not sent on the page; every one in loi-va-tam-giu.csv
 STATES = ("sent", "waiting", "held", "failed", "skipped")
 STATE_LABELS = {
     DeliveryState.SENT: "đã đăng",
@@ -223,6 +214,10 @@ class ReportData:
     firings: list[FiringRow]
     series: list[tuple[str, str, datetime, float, float | None]]  # unit, phase, time, value, target
     engagement_shown: int = 50  # the page lists the posts with most engagement; the CSV has them all
+    engagement_count: int = 0  # posts with engagement read back, all of them (the files list every one)
+    issue_count: int = 0  # posts not sent, all of them (the page lists the first ISSUES_SHOWN)
+    store: Store | None = None  # the files stream their long lists from it
+    period: Period | None = None
     readings: int = 0
     files: list[tuple[str, str]] = field(default_factory=list)  # (file name, description)
     store_url: str = ""
@@ -294,110 +289,64 @@ def subtree_series(own: dict[str, list[tuple[datetime, float]]], units: list[str
     return out
 
 
-def build_report(
-    campaign: Campaign, store: Store, first: date | None, last: date | None, now: datetime
-) -> ReportData:
-    tz = campaign.tz
-    now = now.astimezone(UTC)
-    today = now.astimezone(tz).date()
-    with Session(store.engine, expire_on_commit=False) as s:  # read only: nothing is written
-        deliveries = s.exec(select(Delivery)).all()
-        # Only readings that count (bot.metrics.counting): not held or dropped, finite and within bounds.
-        readings = s.exec(counting(select(MetricReading), main_metric(campaign), now)).all()
-        firings = s.exec(select(MilestoneFiring)).all()
-        states = {st.channel_id: st for st in s.exec(select(ChannelState)).all()}
-        engagement_rows = s.exec(select(Engagement).order_by(col(Engagement.read_at), col(Engagement.id))).all()
-        content_ids = {d.content_id for d in deliveries} | {f.content_id for f in firings if f.content_id}
-        contents = {}
-        ids = sorted(content_ids)
-        for i in range(0, len(ids), 500):
-            for c in s.exec(select(ContentItem).where(col(ContentItem.id).in_(ids[i : i + 500]))).all():
-                contents[c.id] = (c.title, c.kind)
+@dataclass
+class Period:
+    """The report's days and the moment its figures are "as of"; the same bounds in UTC."""
 
-    activity = [utc(d.sent_at) or utc(d.due_at) for d in deliveries] + [utc(f.fired_at) for f in firings]
-    activity += [utc(r.at) for r in readings]
-    latest_activity = max((a for a in activity if a is not None), default=None)
+    first: date
+    last: date
+    ref: datetime
+    start: datetime  # first day 00:00, campaign time
+    end: datetime  # the day after the last, 00:00, campaign time
+
+
+def report_period(campaign: Campaign, first: date | None, last: date | None, now: datetime,
+                  latest_activity: datetime | None) -> Period:
+    """From the campaign's start (or ``first``) to today, or to the day of the last activity if later
+    (the demo plays days ahead), as of now; with ``last``, as of the end of that day."""
+    tz = campaign.tz
+    today = now.astimezone(tz).date()
     first = first or campaign.config.start
     if last is None:
-        # Today, or the day of the last activity if later (the demo plays days ahead); "as of" now.
         last = max(today, latest_activity.astimezone(tz).date()) if latest_activity else today
         ref = max(now, latest_activity or now)
-    else:  # as of the end of the last day asked for
+    else:
         ref = datetime.combine(last + timedelta(days=1), time.min, tz).astimezone(UTC) - timedelta(microseconds=1)
-    start_dt = datetime.combine(first, time.min, tz).astimezone(UTC)
-    end_dt = datetime.combine(last + timedelta(days=1), time.min, tz).astimezone(UTC)
+    return Period(first, last, ref, datetime.combine(first, time.min, tz).astimezone(UTC),
+                  datetime.combine(last + timedelta(days=1), time.min, tz).astimezone(UTC))
 
-    units = {u.id: u for u in campaign.units}
-    depths = _depths(campaign)
-    order = _tree_order(campaign)
-    stats = {u.id: UnitStat(u, depths[u.id], [ch.platform for ch in u.channels]) for u in order}
-    held_ids = {cid for cid, st in states.items() if st.status == "held"}
 
-    def state_of(d: Delivery) -> str:
-        if d.state in DeliveryState.OPEN:
-            return "held" if d.channel_id in held_ids else "waiting"
-        return {DeliveryState.SENT: "sent", DeliveryState.FAILED: "failed"}.get(d.state, "skipped")
+def _unit_name(campaign: Campaign, uid: str) -> str:
+    u = campaign.unit_by_id.get(uid)
+    return (u.short_name or u.name) if u else uid
 
-    def unit_name(uid: str) -> str:
-        u = units.get(uid)
-        return (u.short_name or u.name) if u else uid
 
-    in_period = [d for d in deliveries if start_dt <= (utc(d.due_at) or start_dt) < end_dt]
-    per_channel: dict[str, Counter[str]] = defaultdict(Counter)
+def issue_from_row(campaign: Campaign, row: dict[str, Any]) -> Issue:
+    return Issue(_unit_name(campaign, row["unit_id"]), row["unit_id"], row["platform"], row["title"],
+                 row["content_id"], row["state"], row["reason"], row["when"], row["due_at"])
+
+
+def engagement_from_row(campaign: Campaign, row: dict[str, Any]) -> EngagementRow:
+    return EngagementRow(_unit_name(campaign, row["unit_id"]), row["platform"], row["title"], row["content_id"],
+                         row["sent_at"], row["post_id"], row["read_at"], row["values"])
+
+
+def count_posts(stats: dict[str, UnitStat], counts: list[tuple[str, str, str, int]]
+                ) -> tuple[Counter[str], dict[str, Counter[str]]]:
+    """Totals and per-channel counts of the period; each unit's counts on its UnitStat."""
     totals: Counter[str] = Counter()
-    issues: list[Issue] = []
-    for d in in_period:
-        st = state_of(d)
-        totals[st] += 1
-        per_channel[d.channel_id][st] += 1
-        if d.unit_id in stats:
-            stats[d.unit_id].counts[st] += 1
-        if st in ("failed", "skipped", "held") or d.state == DeliveryState.RETRY:
-            title = contents.get(d.content_id, (d.content_id, ""))[0]
-            reason = d.reason or ""
-            if st == "held":
-                reason = states[d.channel_id].reason or reason
-            issues.append(Issue(unit_name(d.unit_id), d.unit_id, d.platform, title, d.content_id,
-                                "held" if st == "held" else d.state, reason,
-                                utc(d.updated_at), utc(d.due_at)))
-    rank = {"failed": 0, "held": 1, "retry": 2, "skipped": 3}
-    issues.sort(key=lambda i: (rank.get(i.state, 9), i.unit, i.due_at or start_dt))
+    per_channel: dict[str, Counter[str]] = defaultdict(Counter)
+    for channel_id, unit_id, state, n in counts:
+        totals[state] += n
+        per_channel[channel_id][state] += n
+        if unit_id in stats:
+            stats[unit_id].counts[state] += n
+    return totals, per_channel
 
-    for d in deliveries:
-        sent = utc(d.sent_at)
-        if d.state == DeliveryState.SENT and sent is not None and sent <= ref and d.unit_id in stats:
-            st = stats[d.unit_id]
-            st.last_sent = max(st.last_sent, sent) if st.last_sent else sent
 
-    latest_eng: dict[int, Engagement] = {}
-    for e in engagement_rows:
-        latest_eng[e.delivery_id] = e  # ordered by read time: the last one wins
-    by_id = {d.id: d for d in in_period if d.state == DeliveryState.SENT}
-    eng_rows: list[EngagementRow] = []
-    eng_totals: Counter[str] = Counter()
-    for did, e in latest_eng.items():
-        d = by_id.get(did)
-        if d is None:
-            continue
-        values = {k: getattr(e, k) for k in ENGAGEMENT_FIELDS}
-        eng_rows.append(EngagementRow(unit_name(d.unit_id), d.platform, contents.get(d.content_id, (d.content_id, ""))[0],
-                                      d.content_id, utc(d.sent_at), d.platform_post_id, utc(e.read_at), values))  # type: ignore[arg-type]
-        for k, v in values.items():
-            eng_totals[k] += v or 0
-            if d.unit_id in stats:
-                stats[d.unit_id].engagement[k] += v or 0
-    eng_rows.sort(key=lambda r: (-r.total, -(r.values.get("views") or 0), r.unit))
-
-    # --- the metric -------------------------------------------------------------------------
-    metric = main_metric(campaign)
-    own: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
-    for r in readings:
-        at = utc(r.at)
-        if at is not None and at <= ref:
-            own[r.unit_id].append((at, float(r.value)))
-    for series in own.values():
-        series.sort()
-    subtrees = _subtrees(campaign)
+def metric_progress(campaign: Campaign, stats: dict[str, UnitStat], own: dict[str, list[tuple[datetime, float]]],
+                    subtrees: dict[str, list[str]]) -> None:
+    """Each unit's value (its subtree's latest readings), when it was read, and its % of target."""
     for uid, st in stats.items():
         series = subtree_series(own, subtrees[uid])
         if series:
@@ -406,8 +355,13 @@ def build_report(
         if st.unit.target:
             st.percent = (st.value or 0.0) * 100.0 / st.unit.target
 
-    roots = [u for u in order if depths[u.id] == 0]
-    charted = roots + [u for u in order if depths[u.id] == 1]
+
+def phase_charts(campaign: Campaign, order: list[UnitConfig], depths: dict[str, int],
+                 own: dict[str, list[tuple[datetime, float]]], subtrees: dict[str, list[str]], ref: datetime
+                 ) -> tuple[list[PhaseCharts], list[tuple[str, str, datetime, float, float | None]]]:
+    """Per phase, a line chart for the province and each unit directly under it; the series as rows."""
+    tz = campaign.tz
+    charted = [u for u in order if depths[u.id] == 0] + [u for u in order if depths[u.id] == 1]
     phases_cfg = [(p.name, p.start, p.end, p.target) for p in campaign.config.phases] or [
         ("Toàn chương trình", campaign.config.start, campaign.config.end, None)
     ]
@@ -431,29 +385,16 @@ def build_report(
                 )
                 chart.wide = depths[u.id] == 0
                 charts.append(chart)
-                for t, v in series:
-                    if lo <= t < hi:
-                        series_rows.append((u.id, name, t, v, float(target) if target else None))
+                series_rows += [(u.id, name, t, v, float(target) if target else None) for t, v in series if lo <= t < hi]
         phases.append(PhaseCharts(name, p_start, p_end, charts, started))
+    return phases, series_rows
 
-    targeted = [st for st in stats.values() if st.unit.target]
-    bars = percent_bars([
-        (st.name, f"{so(st.value or 0)}/{so(st.unit.target)}", st.percent, st.anchor, st.depth)
-        for st in stats.values() if st.unit.target
-    ]) if targeted else None
-    lagging = sorted((st for st in targeted if (st.percent or 0.0) < 100.0),
-                     key=lambda st: (st.percent or 0.0, st.name))[:LAGGING]
 
-    quiet_since = ref - timedelta(days=QUIET_DAYS)
-    quiet: list[UnitStat] = []
-    for st in stats.values():
-        if st.platforms and (st.last_sent is None or st.last_sent < quiet_since):
-            st.quiet = True
-            quiet.append(st)
-
-    tiers: dict[str, TierStat] = {}
+def tier_stats(stats: dict[str, UnitStat]) -> list[TierStat]:
+    """The units' figures summed per level, in the levels' order."""
     from bot.reports import LEVEL_ORDER
 
+    tiers: dict[str, TierStat] = {}
     for st in stats.values():
         t = tiers.setdefault(st.unit.level, TierStat(st.unit.level))
         t.units += 1
@@ -463,140 +404,109 @@ def build_report(
         if st.unit.target:
             t.target += st.unit.target
             t.value += st.value or 0.0
-    tier_list = sorted(tiers.values(), key=lambda t: LEVEL_ORDER.index(t.level) if t.level in LEVEL_ORDER else 99)
+    return sorted(tiers.values(), key=lambda t: LEVEL_ORDER.index(t.level) if t.level in LEVEL_ORDER else 99)
 
-    channel_rows = []
+
+def channel_rows(campaign: Campaign, order: list[UnitConfig], per_channel: dict[str, Counter[str]],
+                 states: dict[str, ChannelState]) -> list[dict[str, Any]]:
+    rows = []
     for u in order:
         for ch in u.channels:
             cid = f"{u.id}/{ch.platform}"
             st = states.get(cid)
-            channel_rows.append({
-                "channel": cid, "unit": unit_name(u.id), "unit_id": u.id, "level": u.level, "platform": ch.platform,
-                "counts": per_channel.get(cid, Counter()), "held": bool(st and st.status == "held"),
-                "reason": st.reason if st and st.status == "held" else None,
+            rows.append({
+                "channel": cid, "unit": _unit_name(campaign, u.id), "unit_id": u.id, "level": u.level,
+                "platform": ch.platform, "counts": per_channel.get(cid, Counter()),
+                "held": bool(st and st.status == "held"), "reason": st.reason if st and st.status == "held" else None,
             })
+    return rows
+
+
+def held_channels(campaign: Campaign, states: dict[str, ChannelState], waiting: Counter[str]) -> list[HeldChannel]:
     held = []
     for cid, st in sorted(states.items()):
         if st.status != "held" or cid.startswith("app:"):
             continue
         uid, _, platform = cid.partition("/")
-        held.append(HeldChannel(cid, unit_name(uid), platform, st.reason or "", st.fix, utc(st.held_at),
-                                sum(1 for d in deliveries if d.channel_id == cid and d.state in DeliveryState.OPEN)))
+        held.append(HeldChannel(cid, _unit_name(campaign, uid), platform, st.reason or "", st.fix, utc(st.held_at),
+                                waiting[cid]))
+    return held
 
-    delivered: dict[str, Counter[str]] = defaultdict(Counter)
-    for d in deliveries:
-        delivered[d.content_id][d.state] += 1
-    firing_rows = []
+
+def firing_rows(s: Session, campaign: Campaign, period: Period) -> list[FiringRow]:
+    """The milestones reached in the period, with how many channels their news reached."""
+    firings = [f for f in s.exec(select(MilestoneFiring)).all()
+               if (fired := utc(f.fired_at)) is not None and period.start <= fired < period.end]
+    ids = sorted({f.content_id for f in firings if f.content_id})
+    counts, names = rq.delivered(s, ids), rq.titles(s, ids)
+    rows = []
     for f in firings:
-        fired = utc(f.fired_at)
-        if fired is None or not (start_dt <= fired < end_dt):
-            continue
-        counts = delivered.get(f.content_id or "", Counter())
-        firing_rows.append(FiringRow(
-            fired, unit_name(f.unit_id), f.unit_id, f.rule_id, f.threshold, f.value, f.percent, f.phase,
-            f.announced, f.content_id, contents.get(f.content_id or "", (None, None))[0],
-            counts[DeliveryState.SENT], sum(counts.values()),
+        c = counts.get(f.content_id or "", Counter())
+        rows.append(FiringRow(
+            utc(f.fired_at), _unit_name(campaign, f.unit_id), f.unit_id, f.rule_id, f.threshold,  # type: ignore[arg-type]
+            f.value, f.percent, f.phase, f.announced, f.content_id, names.get(f.content_id or ""),
+            c[DeliveryState.SENT], sum(c.values()),
         ))
-    firing_rows.sort(key=lambda f: (f.fired_at, f.unit))
+    rows.sort(key=lambda f: (f.fired_at, f.unit))
+    return rows
 
+
+def build_report(
+    campaign: Campaign, store: Store, first: date | None, last: date | None, now: datetime
+) -> ReportData:
+    """Every figure of the report, asked of the store in SQL (bot.reports.report_queries): memory stays
+    flat as the history grows; the long lists keep their first rows here and are streamed into the files."""
+    now = now.astimezone(UTC)
+    metric = main_metric(campaign)
+    depths = _depths(campaign)
+    order = _tree_order(campaign)
+    stats = {u.id: UnitStat(u, depths[u.id], [ch.platform for ch in u.channels]) for u in order}
+    with Session(store.engine, expire_on_commit=False) as s:  # read only: nothing is written
+        own: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
+        readings = rq.readings(s, metric, now)
+        activity = [a for a in (rq.latest_activity(s), rq.latest_firing(s),
+                                max((at for _, at, _ in readings), default=None)) if a is not None]
+        period = report_period(campaign, first, last, now, max(activity, default=None))
+        for uid, at, value in readings:
+            if at <= period.ref:
+                own[uid].append((at, value))
+        for series in own.values():
+            series.sort()
+        totals, per_channel = count_posts(stats, rq.state_counts(s, period.start, period.end))
+        for uid, at in rq.last_sent(s, period.ref).items():
+            if uid in stats:
+                stats[uid].last_sent = at
+        eng_totals: Counter[str] = Counter()
+        for uid, sums in rq.engagement_by_unit(s, period.start, period.end).items():
+            eng_totals.update(sums)
+            if uid in stats:
+                stats[uid].engagement.update({k: v for k, v in sums.items() if k != "posts"})
+        engagement = [engagement_from_row(campaign, r) for r in rq.engagement_rows(s, period.start, period.end, ENGAGEMENT_SHOWN)]
+        issues = [issue_from_row(campaign, r) for r in rq.issues(s, period.start, period.end, ISSUES_SHOWN)]
+        issue_count = rq.issue_count(s, period.start, period.end)
+        states = {st.channel_id: ChannelState(**st.model_dump()) for st in s.exec(select(ChannelState)).all()}
+        held = held_channels(campaign, states, rq.open_per_channel(s))
+        firings = firing_rows(s, campaign, period)
+
+    subtrees = _subtrees(campaign)
+    metric_progress(campaign, stats, own, subtrees)
+    phases, series_rows = phase_charts(campaign, order, depths, own, subtrees, period.ref)
+    targeted = [st for st in stats.values() if st.unit.target]
+    bars = percent_bars([
+        (st.name, f"{so(st.value or 0)}/{so(st.unit.target)}", st.percent, st.anchor, st.depth) for st in targeted
+    ]) if targeted else None
+    lagging = sorted((st for st in targeted if (st.percent or 0.0) < 100.0),
+                     key=lambda st: (st.percent or 0.0, st.name))[:LAGGING]
+    quiet_since = period.ref - timedelta(days=QUIET_DAYS)
+    quiet = [st for st in stats.values() if st.platforms and (st.last_sent is None or st.last_sent < quiet_since)]
+    for st in quiet:
+        st.quiet = True
     return ReportData(
-        campaign=campaign, first=first, last=last, ref=ref, generated_at=now, metric=metric,
-        metric_label=metric_label(metric), totals=totals, tiers=tier_list, units=list(stats.values()),
-        channels=channel_rows, issues=issues, held=held, engagement=eng_rows, engagement_totals=eng_totals,
-        phases=phases, bars=bars, lagging=lagging, quiet=quiet, firings=firing_rows, series=series_rows,
-        readings=sum(len(v) for v in own.values()), store_url=store.display_url(),
-        corrections=report_rows(store, campaign, start_dt, end_dt),
+        campaign=campaign, first=period.first, last=period.last, ref=period.ref, generated_at=now, metric=metric,
+        metric_label=metric_label(metric), totals=totals, tiers=tier_stats(stats), units=list(stats.values()),
+        channels=channel_rows(campaign, order, per_channel, states), issues=issues, held=held, engagement=engagement,
+        engagement_totals=eng_totals, phases=phases, bars=bars, lagging=lagging, quiet=quiet, firings=firings,
+        series=series_rows, readings=sum(len(v) for v in own.values()), store_url=store.display_url(),
+        corrections=report_rows(store, campaign, period.start, period.end), store=store, period=period,
+        issue_count=issue_count, engagement_count=eng_totals["posts"],
     )
-
-
-# --- writing ---------------------------------------------------------------------------------
-
-
-def _n(value: float | None) -> Any:
-    """A number for a CSV cell: integers without separators (spreadsheets read them as numbers)."""
-    if value is None:
-        return ""
-    return int(value) if float(value).is_integer() else round(float(value), 2)
-
-
-def report_tables(r: ReportData) -> list[Table]:
-    """The report's tables with typed cells (numbers, Pct, datetimes): the CSV files and the XLSX sheets are both
-    written from these, so they always hold the same rows."""
-    label = r.metric_label
-    names = {u.id: u.short_name or u.name for u in r.campaign.units}
-    return [
-        Table("theo-cap.csv", "Theo cấp", "Theo cấp: bài đăng, tương tác, tiến độ",
-              ["Cấp", "Số đơn vị", "Đã đăng", "Chờ đăng", "Tạm giữ", "Lỗi", "Bỏ qua", "Bày tỏ cảm xúc", "Bình luận",
-               "Chia sẻ", "Lượt xem", f"Số {label}", "Chỉ tiêu", "% chỉ tiêu", "Đơn vị im lặng"],
-              [[t.label, t.units, *(t.counts[k] for k in STATES), *(t.engagement[k] for k in ENGAGEMENT_FIELDS),
-                _n(t.value), _n(t.target), Pct(t.percent), t.quiet] for t in r.tiers]),
-        Table("theo-don-vi.csv", "Theo đơn vị", "Theo đơn vị: bài đăng, tương tác, tiến độ, im lặng",
-              ["Mã đơn vị", "Đơn vị", "Cấp", "Đơn vị cấp trên", "Kênh", "Đã đăng", "Chờ đăng", "Tạm giữ", "Lỗi",
-               "Bỏ qua", "Bài gần nhất", "Bày tỏ cảm xúc", "Bình luận", "Chia sẻ", "Lượt xem", f"Số {label}",
-               "Chỉ tiêu", "% chỉ tiêu", "Số liệu cập nhật", f"Im lặng {QUIET_DAYS} ngày"],
-              [[st.unit.id, st.unit.name, level_label(st.unit.level), st.unit.parent or "",
-                ", ".join(platform_label(p) for p in st.platforms), *(st.counts[k] for k in STATES),
-                st.last_sent, *(st.engagement[k] for k in ENGAGEMENT_FIELDS), _n(st.value),
-                _n(st.unit.target), Pct(st.percent), st.reading_at, "có" if st.quiet else ""]
-               for st in r.units]),
-        Table("theo-kenh.csv", "Theo kênh", "Theo kênh (Trang Facebook, Zalo OA)",
-              ["Kênh", "Đơn vị", "Nền tảng", "Đã đăng", "Chờ đăng", "Tạm giữ", "Lỗi", "Bỏ qua", "Kênh bị tạm giữ vì"],
-              [[c["channel"], c["unit"], platform_label(c["platform"]), *(c["counts"][k] for k in STATES),
-                c["reason"] or ""] for c in r.channels]),
-        Table("loi-va-tam-giu.csv", "Lỗi và tạm giữ", "Bài lỗi, bỏ qua, chờ thử lại, tạm giữ — kèm lý do",
-              ["Đơn vị", "Nền tảng", "Bài", "Mã bài", "Trạng thái", "Lý do", "Hạn đăng", "Cập nhật"],
-              [[i.unit, platform_label(i.platform), i.title, i.content_id, i.state_label, i.reason, i.due_at, i.when]
-               for i in r.issues]),
-        Table("tuong-tac.csv", "Tương tác", "Tương tác của từng bài đã đăng (lần đọc mới nhất)",
-              ["Đơn vị", "Nền tảng", "Bài", "Mã bài", "Đăng lúc", "Mã bài trên nền tảng", "Bày tỏ cảm xúc",
-               "Bình luận", "Chia sẻ", "Lượt xem", "Đọc lúc"],
-              [[e.unit, platform_label(e.platform), e.title, e.content_id, e.sent_at, e.post_id or "",
-                *(_n(e.values[k]) for k in ENGAGEMENT_FIELDS), e.read_at] for e in r.engagement]),
-        Table("chi-so.csv", "Chỉ số theo thời gian", f"Số {label} theo thời gian: tỉnh và các đơn vị trực thuộc",
-              ["Mã đơn vị", "Đơn vị", "Giai đoạn", "Thời điểm", f"Số {label} (cả nhánh)", "Chỉ tiêu", "% chỉ tiêu"],
-              [[uid, names.get(uid, uid), phase, t, _n(v), _n(target), Pct(v * 100.0 / target if target else None)]
-               for uid, phase, t, v, target in r.series]),
-        Table("don-vi-can-nhac.csv", "Đơn vị cần nhắc", "Đơn vị chậm tiến độ và đơn vị im lặng",
-              ["Mã đơn vị", "Đơn vị", "Cấp", "Lý do", f"Số {label}", "Chỉ tiêu", "% chỉ tiêu", "Bài gần nhất"],
-              [[st.unit.id, st.unit.name, level_label(st.unit.level), "chậm tiến độ", _n(st.value),
-                _n(st.unit.target), Pct(st.percent), st.last_sent] for st in r.lagging]
-              + [[st.unit.id, st.unit.name, level_label(st.unit.level), f"không đăng bài {QUIET_DAYS} ngày",
-                  _n(st.value), _n(st.unit.target), Pct(st.percent), st.last_sent or "chưa từng"]
-                 for st in r.quiet]),
-        Table("cot-moc.csv", "Cột mốc", "Các cột mốc đã đạt",
-              ["Thời điểm", "Mã đơn vị", "Đơn vị", "Quy tắc", "Ngưỡng", f"Số {label}", "% chỉ tiêu", "Giai đoạn",
-               "Đã thông báo", "Bài thông báo", "Số kênh đã đăng", "Số kênh cần đăng"],
-              [[f.fired_at, f.unit_id, f.unit, f.rule_id, f.threshold, _n(f.value), Pct(f.percent),
-                f.phase or "", "có" if f.announced else "không (vượt cùng lúc mốc cao hơn)", f.title or "",
-                f.sent if f.planned else None, f.planned or None] for f in r.firings]),
-    ]
-
-
-def write_csvs(r: ReportData, out: Path) -> list[tuple[str, str]]:
-    """Every table as a CSV file (for a Vietnamese-locale Excel, see bot.reports.exports) and all of them in one
-    workbook; returns (file, description) for the page's list of files, the workbook first."""
-    tz = r.campaign.tz
-    tables = report_tables(r)
-    for table in tables:
-        write_table_csv(out / table.file, table.header, table.rows, tz)
-    write_xlsx(out / XLSX_NAME, tables, tz, title=f"Báo cáo {r.campaign.config.name}")
-    return [(XLSX_NAME, "Tất cả các bảng trong một tệp Excel (mỗi bảng một trang tính)")] + [
-        (t.file, t.description) for t in tables
-    ]
-
-
-def write_report(r: ReportData, out: Path, notice: list[str] | None = None, alerts: dict | None = None) -> Path:
-    """``index.html`` and the CSV files into ``out``. ``notice``: the folder's errors when the report runs on the
-    last good version; ``alerts``: bot.alerts.alerts_data, shown in their own section (issue 11)."""
-    from bot.alerts import STATE_LABELS, TYPE_LABELS
-
-    out.mkdir(parents=True, exist_ok=True)
-    copy_static(out)
-    r.files = write_csvs(r, out)
-    html = environment(r.campaign.tz).get_template("report.html").render(
-        r=r, c=r.campaign.config, quiet_days=QUIET_DAYS, states=STATES, kind_label=kind_label,
-        folder_notice=notice or [], **({"alerts": alerts} if alerts is not None else {}),
-        alert_types=TYPE_LABELS, alert_states=STATE_LABELS,
-    )
-    atomic_write_text(out / "index.html", html)
-    return out / "index.html"

@@ -1,5 +1,6 @@
 """The store: SQLModel tables over SQLite (default) or PostgreSQL, migrated by Alembic."""
 
+from bot.store import intake  # noqa: F401  (issue 19: the grassroots intake's tables join the metadata)
 from bot.store.db import Store, default_url, open_store
 from bot.store.models import (
     AlertEvent,

@@ -141,8 +141,8 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_channel_state", "channel_id", "state"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    content_id: str = Field(index=True)
-    channel_id: str = Field(index=True)
+    content_id: str  # indexed by uq_delivery (content_id, channel_id)
+    channel_id: str  # indexed by ix_delivery_channel_state (channel_id, state)
     unit_id: str = Field(index=True)
     platform: str
     schedule_id: str | None = None  # None for milestone announcements
@@ -298,7 +298,7 @@ class AlertItem(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("event_id", "recipient", name="uq_alertitem"),)
     id: int | None = Field(default=None, primary_key=True)
-    event_id: int = Field(index=True)
+    event_id: int  # indexed by uq_alertitem (event_id, recipient)
     recipient: str = Field(index=True)
     type: str
     message: int | None = Field(default=None, index=True)
@@ -312,7 +312,7 @@ class ContentVersion(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("content_id", "version", name="uq_content_version"),)
     id: int | None = Field(default=None, primary_key=True)
-    content_id: str = Field(index=True)
+    content_id: str  # indexed by uq_content_version (content_id, version)
     version: int
     content_hash: str | None = None  # the file's hash (bot.load.Story.content_hash)
     text_hash: str  # title, body, link, tags, kind
@@ -336,7 +336,7 @@ class PostAction(SQLModel, table=True):
         Index("ix_postaction_channel_state", "channel_id", "state"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    delivery_id: int = Field(index=True)
+    delivery_id: int  # indexed by uq_postaction (delivery_id, action, version)
     content_id: str = Field(index=True)
     channel_id: str
     unit_id: str
@@ -387,7 +387,7 @@ class DigestWeek(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("unit_id", "week", name="uq_digestweek"),)
     id: int | None = Field(default=None, primary_key=True)
-    unit_id: str = Field(index=True)
+    unit_id: str  # indexed by uq_digestweek (unit_id, week)
     week: str
     value: float = 0.0
     percent: float | None = None

@@ -12,10 +12,10 @@ from datetime import UTC
 
 from sqlmodel import Session, select
 
-from bot.corrections import record_version
 from bot.load import Campaign
 from bot.store.db import Store
 from bot.store.models import AuditLog, Channel, ChannelState, ContentItem, Meta, MilestoneRule, Unit, utcnow
+from bot.store.versions import record_version
 from bot.vn import nfc
 
 
@@ -107,7 +107,7 @@ def sync_session(s: Session, campaign: Campaign, actor: str = "bot") -> SyncResu
         row.image = story.images[0] if story.images else None
         row.images = list(story.images)
         row.body, row.source, row.content_hash = story.body, story.source, story.content_hash
-        row.banner_data = {"summary": f.summary} if f.summary else {}
+        row.banner_data = {**({"summary": f.summary} if f.summary else {}), **story.attachments}  # issue 18
         row.active, row.updated_at = True, now
         record_version(s, row, campaign, now, withdrawn=f.withdrawn)  # issue 16: every version's hashes
         s.add(row)

@@ -35,16 +35,17 @@ import hashlib
 import hmac
 import json
 import re
-import socket
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import HeaderParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
+
+from tests.fakes import graph_video
+from tests.fakes.base import FakeHandler, ServerThread
 
 DEFAULT_SCOPES = ("pages_manage_posts", "pages_read_engagement", "pages_show_list")
 BATCH_MAX = 50
@@ -88,6 +89,20 @@ SUBCODE_MESSAGES = {
     467: "Error validating access token: The session is invalid because the user logged out.",
     492: "Error validating access token: The session is invalid because the user has lost a role on the Page.",
 }
+# Code 368 means several things today (api-notes graph-api.md; postiz-app PR #2068; koala #422).
+TOO_FAST_SUBCODE = 1390008
+TOO_FAST_MESSAGE = ("We limit how often you can post, comment or do other things in a given amount of time in order to "
+                    "help protect the community from spam. You can try again later.")
+ALREADY_POSTED_MESSAGE = "You've already posted this. Posting the same content repeatedly on Facebook isn't allowed."
+# Page-post insights metrics (Pages API "Deprecated Page Insights Metrics", blog 2025-08-15): these answer #100.
+RETIRED_METRICS = frozenset({
+    "post_impressions", "post_impressions_unique", "post_impressions_paid", "post_impressions_paid_unique",
+    "post_impressions_fan", "post_impressions_fan_unique", "post_impressions_organic",
+    "post_impressions_organic_unique", "post_impressions_viral", "post_impressions_viral_unique",
+    "post_impressions_nonviral", "post_impressions_nonviral_unique", "post_engaged_users",
+})
+LIVE_METRICS = frozenset({"post_media_view", "post_total_media_view_unique", "post_clicks",
+                          "post_reactions_by_type_total"})
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
 
 
@@ -108,7 +123,8 @@ class GraphError(Exception):
         self.subcode = subcode
         self.status = status or default[0]
         self.type = type_ or default[1]
-        self.message = message or (SUBCODE_MESSAGES.get(subcode or 0) if code == 190 else None) or default[2]
+        self.message = (message or (SUBCODE_MESSAGES.get(subcode or 0) if code == 190 else None)
+                        or (TOO_FAST_MESSAGE if code == 368 and subcode == TOO_FAST_SUBCODE else None) or default[2])
         self.is_transient = default[3] if is_transient is None else is_transient
         self.headers = headers or {}
         super().__init__(self.message)
@@ -198,6 +214,7 @@ class Fault:
     message: str | None = None
     is_transient: bool | None = None
     estimated_minutes: float | None = None
+    legacy_minutes: float | None = None  # X-Page-Usage's estimate when it differs from the BUC header's
     accept: bool = False  # fail/slow: process the request first (the post exists) then answer
     seconds: float = 0.0
 
@@ -272,6 +289,8 @@ class GraphFake:
         self._posts_by_id: dict[str, PostRecord] = {}
         self._photos: dict[str, PhotoRecord] = {}
         self._engagement: dict[str, dict[str, int]] = {}
+        self._insights_values: dict[str, dict[str, int]] = {}
+        self.retired_metrics: frozenset[str] = RETIRED_METRICS
         self._faults: list[Fault] = []
         self._app_usage = {"call_count": 0, "total_cputime": 0, "total_time": 0}
         self._page_usage: dict[str | None, tuple[float, float]] = {}
@@ -287,8 +306,7 @@ class GraphFake:
         self.violations: list[str] = []
         self.edits: list[tuple[str, str]] = []  # (post id, new message) for every accepted update
         self.deleted: list[PostRecord] = []  # every post removed by DELETE
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ServerThread | None = None
         self._tokens[self.app_token] = TokenInfo(self.app_token, "APP", app_id, "Campaign Bot App", ())
 
     # ------------------------------------------------------------------ lifecycle
@@ -299,23 +317,13 @@ class GraphFake:
         class Handler(_Handler):
             graph = fake
 
-        server = _QuietServer((self.host, 0), Handler)
-        server.daemon_threads = True
-        server.block_on_close = False
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="graph-fake",
-                                        daemon=True)
-        self._thread.start()
+        self._server = ServerThread(Handler, "graph-fake", self.host)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     def __enter__(self) -> GraphFake:
         return self.start()
@@ -327,8 +335,7 @@ class GraphFake:
     def base_url(self) -> str:
         if self._server is None:
             raise RuntimeError("GraphFake is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.base_url
 
     # ------------------------------------------------------------------ setup
 
@@ -436,18 +443,21 @@ class GraphFake:
         message: str | None = None,
         is_transient: bool | None = None,
         estimated_minutes: float | None = None,
+        legacy_minutes: float | None = None,
         endpoint: str | None = None,
         accept: bool = False,
     ) -> None:
         """The next ``count`` matching calls answer this error envelope.
 
         ``endpoint``: photos | feed | published_posts | me | permissions | debug_token | batch | object
-        (``GET``/``DELETE /{id}``; also matches batch items). ``accept``: process the call first, so the
-        post exists although the answer is an error (a 500 after the photo was made).
+        (``GET``/``DELETE /{id}``; also matches batch items) | insights. ``accept``: process the call first, so
+        the post exists although the answer is an error (a 500 after the photo was made).
+        ``estimated_minutes`` goes in X-Business-Use-Case-Usage; ``legacy_minutes`` (default: the same) in the
+        old X-Page-Usage header, so a test can tell which one the client read.
         """
         with self._lock:
             self._faults.append(Fault("fail", page_id, endpoint, count, code, subcode, status, message,
-                                      is_transient, estimated_minutes, accept))
+                                      is_transient, estimated_minutes, legacy_minutes, accept))
 
     def slow_next(self, seconds: float, page_id: str | None = None, *, endpoint: str | None = None,
                   count: int = 1, accept: bool = True) -> None:
@@ -514,7 +524,8 @@ class GraphFake:
     # ------------------------------------------------------------------ dispatch
 
     def _usage_headers(self, info: TokenInfo | None, page_id: str | None,
-                       override: tuple[float, float] | None = None) -> dict[str, str]:
+                       override: tuple[float, float] | None = None,
+                       legacy_minutes: float | None = None) -> dict[str, str]:
         headers = {"X-App-Usage": json.dumps(self._app_usage)}
         page = page_id or (info.owner_id if info and info.kind == "PAGE" else None)
         if page is None:
@@ -525,8 +536,9 @@ class GraphFake:
                 min(100, calls * 100 // 4800), 0)
         entry = {"call_count": int(percent), "total_cputime": int(percent) // 2, "total_time": int(percent) // 2}
         page_header = dict(entry)
-        if minutes:
-            page_header["estimated_time_to_regain_access"] = minutes
+        legacy = minutes if legacy_minutes is None else legacy_minutes
+        if legacy:
+            page_header["estimated_time_to_regain_access"] = legacy
         headers["X-Page-Usage"] = json.dumps(page_header)
         headers["X-Business-Use-Case-Usage"] = json.dumps(
             {page: [{"type": "pages", **entry, "estimated_time_to_regain_access": minutes}]}
@@ -547,6 +559,8 @@ class GraphFake:
             ctype = headers.get("content-type", "")
             if body and ctype.startswith("multipart/form-data"):
                 form, files = parse_multipart(body, ctype)
+            elif body and ctype.startswith("application/octet-stream"):  # issue 18: a Reel's bytes (rupload)
+                form, files = graph_video.raw_body(headers, body)
             elif body:
                 form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
             if seen is not None:
@@ -587,7 +601,7 @@ class GraphFake:
                 override = (100.0, fault.estimated_minutes or 0) if fault.estimated_minutes is not None else None
                 err = GraphError(fault.code, fault.message, subcode=fault.subcode, status=fault.status,
                                  is_transient=fault.is_transient,
-                                 headers=self._usage_headers(info, page_ctx, override))
+                                 headers=self._usage_headers(info, page_ctx, override, fault.legacy_minutes))
                 raise err
             result = self._execute(method, endpoint, segments, info, form, files, query)
             answer = (200, self._usage_headers(info, page_ctx), result)
@@ -601,6 +615,8 @@ class GraphFake:
             return "answer", (err.status, hdrs, err.envelope())
 
     def _route(self, method: str, seg: list[str]) -> tuple[str, str | None]:
+        if (video := graph_video.route(method, seg)) is not None:  # issue 18: tests/fakes/graph_video.py
+            return video
         if not seg:
             if method == "POST":
                 return "batch", None
@@ -617,6 +633,8 @@ class GraphFake:
             return "feed", seg[0]
         if len(seg) == 2 and seg[1] == "published_posts" and method == "GET":
             return "published_posts", seg[0]
+        if len(seg) == 2 and seg[1] == "insights" and method == "GET":
+            return "insights", seg[0].split("_")[0]
         if len(seg) == 1 and method in ("GET", "DELETE", "POST"):
             return "object", seg[0].split("_")[0]
         raise GraphError(100, f"Unsupported {method.lower()} request. Object with ID '{'/'.join(seg)}' does not "
@@ -677,6 +695,8 @@ class GraphFake:
 
     def _execute(self, method: str, endpoint: str, seg: list[str], info: TokenInfo, form: dict[str, str],
                  files: dict[str, Upload], query: dict[str, str]) -> Any:
+        if endpoint in graph_video.VIDEO_ENDPOINTS or (endpoint == "object" and graph_video.is_video(self, seg[0])):
+            return graph_video.execute(self, method, endpoint, seg, info, form, files, query)  # issue 18
         if endpoint == "batch":
             return self._batch(info, form)
         if endpoint == "me":
@@ -694,6 +714,8 @@ class GraphFake:
             return self._feed(info, seg[0], form)
         if endpoint == "published_posts":
             return self._published_posts(info, seg[0], query)
+        if endpoint == "insights":
+            return self._insights(info, seg[0], query)
         return self._object(method, info, seg[0], query, form)
 
     @staticmethod
@@ -740,7 +762,10 @@ class GraphFake:
         if not upload.data.startswith(IMAGE_MAGIC) and not (upload.data[:4] == b"RIFF" and upload.data[8:12] == b"WEBP"):
             raise GraphError(324, "(#324) Missing or invalid image file")
         published = form.get("published", "true").lower() not in ("false", "0")
-        caption = form.get("message") or form.get("caption") or ""
+        if published and "message" in form and "caption" not in form:
+            # The text of a photo post goes in `caption`; `message` is deprecated on this edge (api-notes, D2).
+            self.violations.append(f"POST /{page_id}/photos: `message` instead of `caption`")
+        caption = form.get("caption") or form.get("message") or ""
         photo_id = self._new_id()
         now = time.time()
         with self._lock:
@@ -868,10 +893,44 @@ class GraphFake:
         if "comments" in fields:
             node["comments"] = {"data": [], "summary": {"order": "ranked", "total_count": counts["comments"],
                                                         "can_comment": True}}
+        wanted_metrics = re.search(r"insights\.metric\(([^)]*)\)", fields)
+        if wanted_metrics:
+            # Field expansion fails as a whole when one metric is retired, like the /insights edge.
+            node["insights"] = self._insights(info, object_id, {"metric": wanted_metrics.group(1)})
         for simple in ("message", "created_time"):
             if re.search(rf"(^|,){simple}($|,)", fields):
                 node[simple] = post.message if simple == "message" else _graph_time(post.created_time)
         return node
+
+    def retire_metric(self, name: str) -> None:
+        """From now on ``name`` answers #100 like a metric Meta retired (one bad name fails the whole call)."""
+        with self._lock:
+            self.retired_metrics = self.retired_metrics | {name}
+
+    def set_insights(self, post_id: str, **values: int) -> None:
+        """Lifetime values of a post's insights metrics (e.g. post_media_view=120)."""
+        with self._lock:
+            self._insights_values.setdefault(post_id, {}).update(values)
+
+    def _insights(self, info: TokenInfo, object_id: str, query: dict[str, str]) -> Any:
+        with self._lock:
+            post = self._posts_by_id.get(object_id)
+            retired = self.retired_metrics
+            values = dict(self._insights_values.get(object_id, {}))
+        if post is None:
+            raise GraphError(100, f"Unsupported get request. Object with ID '{object_id}' does not exist, cannot be "
+                                  "loaded due to missing permissions, or does not support this operation.",
+                             subcode=33, type_="GraphMethodException")
+        self._need_page(info, post.page_id, "pages_read_engagement")
+        metrics = [m.strip() for m in (query.get("metric") or "").split(",") if m.strip()]
+        if not metrics:
+            raise GraphError(100, "(#100) The parameter metric is required")
+        for name in metrics:
+            if name in retired or name not in LIVE_METRICS:
+                raise GraphError(100, "(#100) The value must be a valid insights metric")
+        data = [{"name": m, "period": "lifetime", "values": [{"value": values.get(m, 0)}],
+                 "title": m, "id": f"{object_id}/insights/{m}/lifetime"} for m in metrics]
+        return {"data": data}
 
     def _batch(self, info: TokenInfo, form: dict[str, str]) -> Any:
         try:
@@ -903,24 +962,13 @@ class GraphFake:
         return answers
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FakeHandler):
     graph: GraphFake
-    protocol_version = "HTTP/1.1"
     server_version = "GraphFake/1.0"
-    timeout = 60
-    wbufsize = 64 * 1024  # headers and body leave in one segment (no Nagle / delayed-ACK stalls)
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # silence the stderr access log
-        pass
 
     def _serve(self) -> None:
         graph = self.graph
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self.read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
         seen = Seen(self.command, self.path, dict(self.headers.items()), [], None)
         with graph._lock:
@@ -945,28 +993,14 @@ class _Handler(BaseHTTPRequestHandler):
         action, payload = graph.handle(self.command, self.path, headers, body, seen=seen)
         if action == "drop":
             seen.status = -1
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.drop()
             return
         if action == "slow":
             seconds, payload = payload
             time.sleep(seconds)
         status, hdrs, result = payload
         seen.status = status
-        data = json.dumps(result, ensure_ascii=False).encode("utf-8")
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in hdrs.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+        self.send_json(status, result, hdrs)
 
     do_GET = _serve
     do_POST = _serve
@@ -981,16 +1015,3 @@ def _page_of(target: str) -> str | None:
     if len(seg) == 2 and seg[1] in ("photos", "feed"):
         return seg[0]
     return None
-
-
-class _QuietServer(ThreadingHTTPServer):
-    """Clients that vanish mid-request (a killed worker, a timeout) are normal here, not errors to print."""
-
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        import sys
-
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return
-        super().handle_error(request, client_address)

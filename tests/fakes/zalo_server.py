@@ -86,10 +86,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from email.policy import default as email_policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
+
+from tests.fakes import zalo_video
+from tests.fakes.base import FakeHandler, FakeHTTPServer, ServerThread
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_IMAGE = 1_000_000
@@ -298,8 +300,7 @@ class FakeZalo:
         self.release = threading.Event()
         self._minute: tuple[int, int] = (0, 0)
         self._ids = itertools.count(1)
-        self._servers: list[ThreadingHTTPServer] = []
-        self._threads: list[threading.Thread] = []
+        self._servers: list[ServerThread] = []
         self.oauth_base = ""
         self.openapi_base = ""
 
@@ -307,27 +308,18 @@ class FakeZalo:
 
     def start(self) -> FakeZalo:
         for kind in ("oauth", "openapi"):
-            server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self, kind))
-            server.daemon_threads = True
-            server.block_on_close = False  # keep-alive handler threads must not delay stop()
-            t = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"fake-zalo-{kind}", daemon=True
-            )
-            t.start()
+            server = ServerThread(_make_handler(self, kind), f"fake-zalo-{kind}")
             self._servers.append(server)
-            self._threads.append(t)
-            base = f"http://127.0.0.1:{server.server_address[1]}"
             if kind == "oauth":
-                self.oauth_base = base
+                self.oauth_base = server.base_url
             else:
-                self.openapi_base = base
+                self.openapi_base = server.base_url
         return self
 
     def stop(self) -> None:
         self.release.set()
         for server in self._servers:
-            server.shutdown()
-            server.server_close()
+            server.stop()
         self._servers.clear()
 
     def __enter__(self) -> FakeZalo:
@@ -589,7 +581,9 @@ class FakeZalo:
             ("GET", "/v3.0/oa/user/getlist"): self._user_getlist,
             ("GET", "/v2.0/oa/getfollowers"): self._getfollowers,
             ("POST", "/v2.0/oa/upload/image"): self._upload_image,
+            **zalo_video.routes(self),  # issue 18: tests/fakes/zalo_video.py
         }
+        routes.update(__import__("tests.fakes.zalo_cs", fromlist=["cs_routes"]).cs_routes(self))  # issue 19
         handler = routes.get((method, path))
         if handler is None:
             raise _Answer(404, b"<html><body>404 Not Found</body></html>", "text/html")
@@ -649,6 +643,7 @@ class FakeZalo:
             if key in d and d[key] not in ("show", "hide"):
                 raise self._err(-201, f"{key} is invalid!")
         if typ == "video":
+            zalo_video.validate(self, d)  # issue 18
             return
         author = d.get("author")
         if not isinstance(author, str) or not author.strip():
@@ -927,18 +922,9 @@ class FakeZalo:
         raise _Answer(404, b"<html><body>404 Not Found</body></html>", "text/html")
 
 
-def _make_handler(fake: FakeZalo, kind: str) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _make_handler(fake: FakeZalo, kind: str) -> type[FakeHandler]:
+    class Handler(FakeHandler):
         server_version = "FakeZalo/1.0"
-
-        def log_message(self, format: str, *args: Any) -> None:  # silence
-            pass
-
-        def setup(self) -> None:
-            super().setup()
-            # headers and body go out in two writes: without this, delayed ACKs add ~40 ms to every answer
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def do_GET(self) -> None:
             self._handle("GET")
@@ -947,28 +933,19 @@ def _make_handler(fake: FakeZalo, kind: str) -> type[BaseHTTPRequestHandler]:
             self._handle("POST")
 
         def _send(self, answer: _Answer, rate: bool) -> None:
-            self.send_response(answer.status)
-            self.send_header("Content-Type", answer.content_type)
-            self.send_header("Content-Length", str(len(answer.body)))
+            headers: dict[str, str] = {}
             if rate:
                 minute, count = fake._minute
-                self.send_header("X-RateLimit-Limit", str(fake.rate_limit))
-                self.send_header("X-RateLimit-Remain", str(max(0, fake.rate_limit - count)))
-            self.end_headers()
-            self.wfile.write(answer.body)
-            self.wfile.flush()
+                headers["X-RateLimit-Limit"] = str(fake.rate_limit)
+                headers["X-RateLimit-Remain"] = str(max(0, fake.rate_limit - count))
+            self.send_body(answer.status, answer.body, answer.content_type, headers)
 
         def _drop(self) -> None:
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.drop()
 
         def _handle(self, method: str) -> None:
             parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = self.read_body()
             headers = {k.lower(): v for k, v in self.headers.items()}
             with fake.lock:
                 fake.requests.append(Recorded(kind, method, parts.path, parts.query, headers, body))
@@ -1011,10 +988,7 @@ def _make_handler(fake: FakeZalo, kind: str) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.hold:
                 fake.held.set()
                 fake.release.wait(60)
-            try:
-                self._send(answer, kind == "openapi")
-            except OSError:
-                self.close_connection = True
+            self._send(answer, kind == "openapi")
 
     return Handler
 
@@ -1034,9 +1008,7 @@ class StaticServer:
                 super().setup()
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-        self.server.daemon_threads = True
-        self.server.block_on_close = False
+        self.server = FakeHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/"
 
