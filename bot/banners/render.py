@@ -18,7 +18,8 @@ from typing import Any
 
 import PIL
 
-from bot.banners.draw import Asset, collect_assets, draw
+from bot.banners.canvas import collect_assets, draw
+from bot.banners.draw import Asset
 from bot.banners.fonts import FONT_VERSION, layout_engine_name
 from bot.banners.layout import keep_phrases
 from bot.banners.schema import BannerTemplate, used_names
