@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -89,35 +89,24 @@ def skipped_files(workspace: Path, scan: Any = None) -> list[Problem]:
     """Files that look like campaign files but are not read (a story saved as ``.MD`` or ``.txt``, a
     schedule as ``.yml``): a warning each, so nothing is ignored without a word. ``scan``: the folder's
     listing already taken (a :class:`bot.reload.Scan`), instead of listing it again."""
+    if scan is None:
+        from bot.reload import Scan
+
+        scan = Scan.take(workspace)
     warnings: list[Problem] = []
     for folder, suffix, also in READ_SUFFIXES:
-        root = workspace / folder
-        if scan is not None:
-            paths = scan.under(workspace, folder, recursive=folder == "content")
-        elif root.is_dir():
-            pattern = "**/*" if folder == "content" else "*"
-            paths = sorted(p for p in root.glob(pattern)
-                           if p.is_file() and not any(part.startswith(".") for part in p.relative_to(workspace).parts))
-        else:
-            continue
-        for path in paths:
-            if path.suffix == suffix or path.suffix.lower() in also or (folder == "banners" and "assets" in path.parts):
+        for rel in scan.names(folder, recursive=folder == "content"):
+            if rel.endswith(suffix) or rel.lower().endswith(tuple(also)):
+                continue  # (a quick look first: most files are stories and photos)
+            path = PurePosixPath(rel)
+            if path.suffix == suffix or path.suffix.lower() in also:
                 continue
-            rel = path.relative_to(workspace).as_posix()
             fix = f"đổi tên tệp thành {path.stem}{suffix}" if path.suffix.lower() in {".md", ".markdown", ".txt", ".yml", ".yaml"} \
                 else f"tệp này không được đọc; bài viết phải là tệp {suffix}"
             if folder == "content" and path.suffix.lower() == ".txt":
                 fix += " và thêm phần khai báo đầu bài (xem `campaign-bot new story`)"
             warnings.append(Problem(rel, None, None, f"tệp bị bỏ qua: đuôi '{path.suffix or '(không có)'}' không phải '{suffix}'", fix))
     return warnings
-
-
-def iter_files(folder: Path, pattern: str) -> list[Path]:
-    """The files of ``folder`` matching ``pattern``, sorted, without hidden files or folders."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob(pattern)
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def read_text(raw: bytes) -> str:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -40,9 +41,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.content import iter_files as _iter_files
 from bot.load import Campaign, LoadError, Problem, load_campaign
-from bot.reload import digest_of, reloader
+from bot.reload import Scan, digest_of, reloader
 from bot.store.db import Store
 from bot.store.models import CampaignVersion, Meta, utcnow
 from bot.vn import ngay_gio
@@ -54,22 +54,25 @@ META_STATE = "folder_state"
 MAX_PROBLEMS_KEPT = 50
 
 
-def campaign_files(workspace: Path) -> list[Path]:
-    """The files a load reads as text, in the loader's own order and with its own exclusions."""
-    files = [workspace / "config" / n for n in ("campaign.yaml", "units.yaml", "milestones.yaml")]
-    files = [p for p in files if p.is_file()]
-    files += _iter_files(workspace / "schedules", "*.yaml")
-    files += _iter_files(workspace / "content", "**/*.md")
-    files += _iter_files(workspace / "banners", "*.yaml")
+def campaign_files(workspace: Path) -> list[str]:
+    """The files a load reads as text (workspace-relative), in the loader's own order and with its own
+    exclusions: the listing is bot.reload's, as for the load itself."""
+    files = [f"config/{n}" for n in ("campaign.yaml", "units.yaml", "milestones.yaml")]
+    files = [rel for rel in files if (workspace / rel).is_file()]
+    scan = Scan.take(workspace)
+    files += scan.names("schedules", ".yaml", recursive=False)
+    files += scan.names("content", ".md")
+    files += scan.names("banners", ".yaml", recursive=False)
     return files
 
 
 def read_texts(workspace: Path) -> dict[str, str] | None:
     """Relative path → text of every campaign file; None if one cannot be read as UTF-8 text."""
     out: dict[str, str] = {}
-    for path in campaign_files(workspace):
+    for rel in campaign_files(workspace):
         try:
-            out[path.relative_to(workspace).as_posix()] = path.read_bytes().decode("utf-8")
+            with open(os.path.join(workspace, rel), "rb") as f:
+                out[rel] = f.read().decode("utf-8")
         except (OSError, UnicodeDecodeError):
             return None
     return out
@@ -235,7 +238,6 @@ def rebuild(version: CampaignVersion, workspace: Path) -> Campaign:
 def _stand_in(real: Path, target: Path) -> None:
     """What the loader checks of an image (it exists and opens): the real file (hard link, else a copy),
     or a 1×1 image of the same format if it was deleted since. Posts always read the real file by path."""
-    import os
     import shutil
 
     if real.is_file():
@@ -310,13 +312,14 @@ def texts_as_loaded(workspace: Path) -> dict[str, str] | None:
     if texts is None:
         return None
     memo = reloader(workspace)
-    wanted = {key for key in memo.entries if Path(key).is_relative_to(workspace)}
+    wanted = set(memo.entries)  # every file the load parsed (or kept from an earlier load)
     seen: set[str] = set()
+    top = str(workspace) + os.sep
     for rel, text in texts.items():
-        key = str(workspace / rel)
+        key = top + rel
         digest = memo.digest(key)
         if digest is None:
-            if Path(rel).name.lower() == "readme.md":
+            if rel.rsplit("/", 1)[-1].lower() == "readme.md":
                 continue  # kept with the texts, never loaded
             return None  # a file the load did not read
         if digest != digest_of(text.encode("utf-8")):

@@ -5,9 +5,10 @@ or raises :class:`LoadError` listing every problem (file, line, field, fix). Not
 the store before the whole folder is valid, so a bad file changes nothing.
 
 The work is split by role (issue 14): the models of the YAML files are in bot.config, the stories
-(front matter, photos) in bot.content, the memory of what each file gave last time in bot.reload.
-This module reads the files in that order, runs the checks that span several files (a unit named
-by a story exists, a schedule's banner template exists…) and builds the :class:`Campaign`.
+(front matter, photos) in bot.content, the checks that span several files (a unit named by a story
+exists, a schedule's banner template exists…) in bot.checks, the memory of what each file gave last
+time in bot.reload. This module reads the files in order, runs the checks and builds the
+:class:`Campaign`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ from pydantic import BaseModel
 
 from bot import bounds as B
 from bot.channels import spec
+from bot.checks import (  # noqa: F401 - _suggest: re-exported for the CLI
+    Files,
+    _suggest,
+    check_documents,
+    check_milestones,
+    check_schedules,
+    check_stories,
+    check_units,
+)
 from bot.config import (  # noqa: F401 - re-exported: other modules import these from bot.load
     KIND_LABELS,
     KINDS,
@@ -46,23 +56,21 @@ from bot.config import (  # noqa: F401 - re-exported: other modules import these
     metric_configs,
     parse_duration,
 )
-from bot.content import STORY_VOCAB, Story, StoryFront, iter_files, load_story, skipped_files  # noqa: F401
+from bot.content import STORY_VOCAB, Story, StoryFront, load_story, skipped_files  # noqa: F401
 from bot.images import ImageProblem
 from bot.reload import Reloader, Scan, reloader
 from bot.yamlfile import LoadError, Located, Problem, model_fields_vocabulary, read_yaml, validate
 
 __all__ = ["Campaign", "LoadError", "Problem", "Story", "load_campaign", "load_env", "resolve_workspace"]
 
-_iter_files = iter_files  # the old private name (bot.lastgood used it)
-
-
-# --- the whole campaign ---------------------------------------------------------------------
-
 # --- the whole campaign ---------------------------------------------------------------------
 
 
 @dataclass
 class Campaign:
+    """The whole campaign folder, valid: what every other part of the bot works from (read-only: the
+    loader may hand the same object to the next tick when nothing changed, see bot.reload)."""
+
     workspace: Path
     config: CampaignConfig
     units: list[UnitConfig]
@@ -98,7 +106,6 @@ class Campaign:
         return None
 
 
-
 def resolve_workspace(path: str | os.PathLike[str] | None) -> Path:
     """``--workspace``, else ``CAMPAIGN_WORKSPACE``, else the current folder."""
     chosen = path or os.environ.get("CAMPAIGN_WORKSPACE") or "."
@@ -127,82 +134,6 @@ def load_env(workspace: Path) -> dict[str, str]:
     values = {k: v for k, v in dotenv_values(path).items() if v is not None}
     values.update(os.environ)
     return values
-
-
-def _crowded_channels(schedules: list[tuple[ScheduleConfig, Located, int]], units: list[UnitConfig],
-                      timezone: str) -> list[Problem]:
-    """Schedules that together give one channel more than one slot per bounds.SLOT_MIN_MINUTES on
-    average over a day (each schedule alone keeps that gap: see ScheduleConfig._cron). Slots of
-    several schedules at the same minute are allowed (the daily cap decides), as long as the day's
-    total stays within 24 × 60 / SLOT_MIN_MINUTES."""
-    if len(schedules) < 2 or len(schedules) > B.SCHEDULES_MAX:
-        return []
-    limit = 24 * 60 // B.SLOT_MIN_MINUTES
-    channels = {(u.id, ch.platform) for u in units for ch in u.channels}
-
-    def reach(sch: ScheduleConfig) -> set[tuple[str, str]]:
-        sel = sch.units
-        ids = ({u.id for u in units} if sel == "all" else set(sel) if isinstance(sel, list)
-               else {u.id for u in units if isinstance(sel, dict) and u.level == sel.get("level")})
-        return {(uid, p) for uid in ids for p in sch.platforms if (uid, p) in channels}
-
-    per_day: list[dict[int, int]] = []
-    for sch, _, _ in schedules:
-        counts: dict[int, int] = {}
-        for minute in B.cron_fire_minutes(sch.cron, timezone):
-            counts[minute // 1440] = counts.get(minute // 1440, 0) + 1
-        per_day.append(counts)
-    signatures: dict[frozenset[int], tuple[str, str]] = {}  # the same set of schedules: checked once
-    reached = [reach(sch) for sch, _, _ in schedules]
-    for channel in sorted(channels):
-        signatures.setdefault(frozenset(i for i, r in enumerate(reached) if channel in r), channel)
-    out: list[Problem] = []
-    for members, (uid, platform) in signatures.items():
-        if len(members) < 2:
-            continue
-        totals: dict[int, int] = {}
-        for i in members:
-            for day, n in per_day[i].items():
-                totals[day] = totals.get(day, 0) + n
-        if totals and max(totals.values()) > limit:
-            first = min(members)
-            sch, loc, index = schedules[first]
-            names = ", ".join(f"'{schedules[i][0].id}'" for i in sorted(members))
-            out.append(loc.problem(("schedules", index, "cron"),
-                                   f"các lịch {names} cho kênh {uid}/{platform} tới {max(totals.values())} khung giờ "
-                                   f"một ngày (tối đa {limit}: một khung giờ mỗi {B.SLOT_MIN_MINUTES} phút)",
-                                   "bớt khung giờ hoặc thu hẹp đơn vị (units:) của một số lịch"))
-    return out
-
-
-def _output_folder_problems(workspace: Path, media: Any) -> list[Problem]:
-    """The folders a tick writes into (outbox/, a media folder inside the workspace) must not lead
-    out of the workspace through a symlink: ``.gitignore``'s ``outbox/`` matches folders only, so
-    such a link can arrive with a shared campaign repository (issue 12)."""
-    from bot.files import escaping_link
-
-    folders = [workspace / "outbox"]
-    folder = media.get("folder") if isinstance(media, dict) else None
-    if isinstance(folder, str) and folder and not Path(folder).expanduser().is_absolute():
-        folders.append(workspace / folder)
-    out: list[Problem] = []
-    for path in folders:
-        bad = escaping_link(path, workspace, depth=1)
-        if bad is not None:
-            try:
-                rel = bad.relative_to(workspace).as_posix()
-            except ValueError:
-                rel = str(bad)
-            out.append(Problem(rel, None, None, "là liên kết (symlink) trỏ ra ngoài thư mục chiến dịch — bot không ghi qua đó",
-                               f"xóa liên kết {rel} (bot sẽ tạo một thư mục thật), hoặc dùng đường dẫn tuyệt đối cho media.folder"))
-    return out
-
-
-def _suggest(value: str, known: set[str], where: str = "config/units.yaml") -> str:
-    import difflib
-
-    close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.5)
-    return f"có phải ý bạn là '{close[0]}'?" if close else f"dùng một mã có trong {where}"
 
 
 _last_env: dict[Path, dict[str, str]] = {}
@@ -251,25 +182,7 @@ def _read_yaml(path: Path, workspace: Path, memo: Reloader, scan: Scan, model: t
     return obj, located, list(problems)
 
 
-@dataclass
-class _Files:
-    """What each file of the folder gave on its own, before the checks across files."""
-
-    campaign: CampaignFile | None = None
-    campaign_loc: Located | None = None
-    units: UnitsFile | None = None
-    units_loc: Located | None = None
-    milestones: MilestonesFile = field(default_factory=lambda: MilestonesFile(milestones=[]))
-    milestones_loc: Located | None = None
-    schedules: list[tuple[ScheduleConfig, Located, int]] = field(default_factory=list)
-    settings: ScheduleSettings = field(default_factory=ScheduleSettings)
-    stories: list[Story] = field(default_factory=list)
-    banners: dict[str, Any] = field(default_factory=dict)
-    media: Any = None
-    problems: list[Problem] = field(default_factory=list)
-
-
-def _read_config(files: _Files, workspace: Path, memo: Reloader, scan: Scan) -> None:
+def _read_config(files: Files, workspace: Path, memo: Reloader, scan: Scan) -> None:
     """config/campaign.yaml, config/units.yaml and (if present) config/milestones.yaml."""
 
     def one(rel: str, model: type[BaseModel], required: bool = True,
@@ -292,7 +205,7 @@ def _read_config(files: _Files, workspace: Path, memo: Reloader, scan: Scan) -> 
         files.milestones = milestones
 
 
-def _read_schedules(files: _Files, workspace: Path, memo: Reloader, scan: Scan) -> None:
+def _read_schedules(files: Files, workspace: Path, memo: Reloader, scan: Scan) -> None:
     """schedules/*.yaml: every schedule, and the one ``settings:`` block."""
     settings_from: str | None = None
     for path in scan.under(workspace, "schedules", ".yaml", recursive=False):
@@ -309,7 +222,7 @@ def _read_schedules(files: _Files, workspace: Path, memo: Reloader, scan: Scan) 
             files.schedules.append((sch, located, i))
 
 
-def _read_stories(files: _Files, workspace: Path, memo: Reloader, scan: Scan) -> None:
+def _read_stories(files: Files, workspace: Path, memo: Reloader, scan: Scan) -> None:
     """content/**/*.md (a README.md is not a story), each parsed again only when it or a photo changed."""
     content_dir = workspace / "content"
     for path in scan.under(workspace, "content", ".md"):
@@ -330,7 +243,7 @@ def _read_stories(files: _Files, workspace: Path, memo: Reloader, scan: Scan) ->
                                       "chuyển các bài cũ đã đăng ra khỏi content/"))
 
 
-def _read_banners(files: _Files, workspace: Path, memo: Reloader, scan: Scan) -> None:
+def _read_banners(files: Files, workspace: Path, memo: Reloader, scan: Scan) -> None:
     """banners/*.yaml: the templates (ids unique), each with its assets present and readable."""
     paths = scan.under(workspace, "banners", ".yaml", recursive=False)
     if not paths:
@@ -383,7 +296,7 @@ def _asset_problems(tpl: Any, assets: list[str], workspace: Path, located: Locat
     return problems, deps
 
 
-def _read_media(files: _Files) -> None:
+def _read_media(files: Files) -> None:
     """``media:`` of config/campaign.yaml, validated by the module that publishes images."""
     if files.campaign is None or files.campaign.campaign.media is None or files.campaign_loc is None:
         return
@@ -396,104 +309,27 @@ def _read_media(files: _Files) -> None:
     files.problems.extend(errs)
 
 
-# --- checks across files --------------------------------------------------------------------
+def _output_folder_problems(workspace: Path, media: Any) -> list[Problem]:
+    """The folders a tick writes into (outbox/, a media folder inside the workspace) must not lead
+    out of the workspace through a symlink: ``.gitignore``'s ``outbox/`` matches folders only, so
+    such a link can arrive with a shared campaign repository (issue 12)."""
+    from bot.files import escaping_link
 
-
-def _check_units(files: _Files) -> set[str]:
-    """Unit ids unique, one channel per platform and unit, every parent known, no loop in the tree.
-    Returns the unit ids (empty when config/units.yaml did not load)."""
-    unit_ids: set[str] = set()
-    if files.units is None or files.units_loc is None:
-        return unit_ids
-    loc, problems = files.units_loc, files.problems
-    seen_channels: set[tuple[str, str]] = set()
-    for i, u in enumerate(files.units.units):
-        if u.id in unit_ids:
-            problems.append(loc.problem(("units", i, "id"), f"mã đơn vị '{u.id}' bị trùng", "đặt một mã khác"))
-        unit_ids.add(u.id)
-        for j, ch in enumerate(u.channels):
-            if (u.id, ch.platform) in seen_channels:
-                problems.append(loc.problem(("units", i, "channels", j), f"đơn vị đã có kênh {ch.platform}",
-                                            "mỗi đơn vị chỉ một kênh cho mỗi nền tảng"))
-            seen_channels.add((u.id, ch.platform))
-    parents = {u.id: u.parent for u in files.units.units}
-    for i, u in enumerate(files.units.units):
-        if u.parent is not None and u.parent not in unit_ids:
-            problems.append(loc.problem(("units", i, "parent"), f"không có đơn vị cấp trên '{u.parent}'",
-                                        _suggest(u.parent, unit_ids)))
-        seen = {u.id}
-        p = u.parent
-        while p is not None and p in parents:
-            if p in seen:
-                problems.append(loc.problem(("units", i, "parent"), "cây đơn vị bị vòng lặp",
-                                            "kiểm tra lại 'parent' của các đơn vị này"))
-                break
-            seen.add(p)
-            p = parents[p]
-    return unit_ids
-
-
-def _check_selector(problems: list[Problem], sel: Any, unit_ids: set[str], loc: Located, path: tuple[Any, ...]) -> None:
-    """A list of unit ids (``units:``, ``audience:``, ``announce_to:``) names only units that exist."""
-    if isinstance(sel, list):
-        for k, uid in enumerate(sel):
-            if uid not in unit_ids:
-                problems.append(loc.problem((*path, k), f"không có đơn vị '{uid}'", _suggest(uid, unit_ids)))
-
-
-def _check_schedules(files: _Files, unit_ids: set[str]) -> None:
-    """Schedule ids unique across files; their units and banner templates exist."""
-    ids_seen: dict[str, str] = {}
-    for sch, loc, i in files.schedules:
-        if sch.id in ids_seen:
-            files.problems.append(loc.problem(("schedules", i, "id"), f"lịch '{sch.id}' đã có trong {ids_seen[sch.id]}",
-                                              "đặt một id khác"))
-        ids_seen[sch.id] = loc.file
-        _check_selector(files.problems, sch.units, unit_ids, loc, ("schedules", i, "units"))
-        if sch.banner and files.banners and sch.banner not in files.banners:
-            files.problems.append(loc.problem(("schedules", i, "banner"), f"không có mẫu banner '{sch.banner}'",
-                                              _suggest(sch.banner, set(files.banners), "banners/")))
-    if files.units is not None and files.campaign is not None and not files.problems:
-        files.problems.extend(_crowded_channels(files.schedules, files.units.units, files.campaign.campaign.timezone))
-
-
-def _check_stories(files: _Files, unit_ids: set[str]) -> None:
-    """Each story's unit, audience and banner exist; an approved story says when it was approved."""
-    for story in files.stories:
-        f, loc = story.front, story.located
-        if f.unit not in unit_ids:
-            files.problems.append(loc.problem(("unit",), f"không có đơn vị '{f.unit}'", _suggest(f.unit, unit_ids)))
-        _check_selector(files.problems, f.audience, unit_ids, loc, ("audience",))
-        if f.banner and f.banner not in files.banners:
-            files.problems.append(loc.problem(("banner",), f"không có mẫu banner '{f.banner}'",
-                                              _suggest(f.banner, set(files.banners), "banners/")))
-        if f.approved and not f.approved_at:
-            files.problems.append(loc.problem(("approved_at",), "bài đã duyệt cần ngày duyệt",
-                                              "thêm approved_at: NĂM-THÁNG-NGÀY (ngày duyệt bài)"))
-
-
-def _check_milestones(files: _Files, unit_ids: set[str]) -> None:
-    """Each milestone's metric, units, banner template and phase exist."""
-    loc, campaign = files.milestones_loc, files.campaign
-    if loc is None:
-        return
-    problems = files.problems
-    declared = {m.name for m in metric_configs(campaign.campaign)} if campaign else set()
-    for i, rule in enumerate(files.milestones.milestones):
-        if declared and rule.metric not in declared:
-            problems.append(loc.problem(("milestones", i, "metric"), f"không có chỉ số '{rule.metric}'",
-                                        _suggest(rule.metric, declared, "metrics: của config/campaign.yaml")))
-        if rule.unit and rule.unit not in unit_ids:
-            problems.append(loc.problem(("milestones", i, "unit"), f"không có đơn vị '{rule.unit}'",
-                                        _suggest(rule.unit, unit_ids)))
-        _check_selector(problems, rule.units, unit_ids, loc, ("milestones", i, "units"))
-        _check_selector(problems, rule.announce_to, unit_ids, loc, ("milestones", i, "announce_to"))
-        if rule.banner and files.banners and rule.banner not in files.banners:
-            problems.append(loc.problem(("milestones", i, "banner"), f"không có mẫu banner '{rule.banner}'",
-                                        _suggest(rule.banner, set(files.banners), "banners/")))
-        if rule.phase and campaign and rule.phase not in {p.name for p in campaign.campaign.phases}:
-            problems.append(loc.problem(("milestones", i, "phase"), f"không có giai đoạn '{rule.phase}'",
-                                        "ghi đúng tên một giai đoạn trong config/campaign.yaml"))
+    folders = [workspace / "outbox"]
+    folder = media.get("folder") if isinstance(media, dict) else None
+    if isinstance(folder, str) and folder and not Path(folder).expanduser().is_absolute():
+        folders.append(workspace / folder)
+    out: list[Problem] = []
+    for path in folders:
+        bad = escaping_link(path, workspace, depth=1)
+        if bad is not None:
+            try:
+                rel = bad.relative_to(workspace).as_posix()
+            except ValueError:
+                rel = str(bad)
+            out.append(Problem(rel, None, None, "là liên kết (symlink) trỏ ra ngoài thư mục chiến dịch — bot không ghi qua đó",
+                               f"xóa liên kết {rel} (bot sẽ tạo một thư mục thật), hoặc dùng đường dẫn tuyệt đối cho media.folder"))
+    return out
 
 
 # --- the entry point ------------------------------------------------------------------------
@@ -538,21 +374,18 @@ def _campaign_media(workspace: Path, memo: Reloader) -> Any:
 
 def _load(workspace: Path, scan: Scan, memo: Reloader) -> Campaign | list[Problem]:
     """Every file, then the checks across files: the Campaign, or the problems (outbox/ aside)."""
-    files = _Files()
+    files = Files()
     _read_config(files, workspace, memo, scan)
     _read_schedules(files, workspace, memo, scan)
     _read_stories(files, workspace, memo, scan)
     _read_banners(files, workspace, memo, scan)
     _read_media(files)
-    for story in files.stories if files.media is None else []:  # issue 18: a guide's PDF goes on the media store
-        if story.attachments.get("document"):
-            files.problems.append(story.located.problem(("document",), "bài có tài liệu nhưng chưa cấu hình nơi đăng tệp (media:)",
-                                                        "thêm khối media: (folder + base_url, hoặc s3 + base_url) vào config/campaign.yaml"))
-    unit_ids = _check_units(files)
+    check_documents(files)
+    unit_ids = check_units(files)
     if unit_ids:
-        _check_schedules(files, unit_ids)
-        _check_stories(files, unit_ids)
-        _check_milestones(files, unit_ids)
+        check_schedules(files, unit_ids)
+        check_stories(files, unit_ids)
+        check_milestones(files, unit_ids)
     if files.problems or files.campaign is None or files.units is None:
         return files.problems
     return Campaign(
@@ -566,7 +399,9 @@ def _load(workspace: Path, scan: Scan, memo: Reloader) -> Campaign | list[Proble
         banners=files.banners,
         media=files.media,
         config_hash=_config_hash(workspace, scan, files.stories),
-        warnings=skipped_files(workspace, scan),
+        warnings=skipped_files(workspace, scan) + [  # issue 18: a video not checked (no ffprobe here)
+            story.located.problem(("video",), *story.attachments["video_unchecked"])
+            for story in files.stories if story.attachments.get("video_unchecked")],
     )
 
 

@@ -245,10 +245,13 @@ def media_images(content: ContentItem, campaign: Campaign, metrics: dict[str, di
         photos = [campaign.workspace / p for p in (content.images or [])]
         return [p for p in named if p is not None] + [render_cover(doc["path"], cache)] + photos
     if (video := att.get("video")) is not None:
-        from bot.video import thumbnail
+        from bot.video import VideoError, thumbnail, tool
 
-        if video["frame"] is not None:
-            return [thumbnail(video["path"], cache, at=float(video["frame"]), duration=video["duration"])]
+        if video["frame"] is not None and tool("ffmpeg") is not None:  # without ffmpeg: the banner instead
+            try:
+                return [thumbnail(video["path"], cache, at=float(video["frame"]), duration=video["duration"])]
+            except VideoError:
+                pass
         if wants_banner(content, campaign) and (banner := render_banner_for(content, campaign, metrics)) is not None:
             return [banner]
         photos = [campaign.workspace / p for p in (content.images or ([content.image] if content.image else []))]
@@ -264,12 +267,12 @@ def media_note(content: ContentItem, campaign: Campaign, platform: str) -> list[
     att = attachments_for(content, campaign)
     notes = []
     if (video := att.get("video")) is not None:
-        seconds = so(float(video.get("duration") or 0), 1)
+        seconds = f"{so(float(video['duration']), 1)} giây " if video.get("duration") else ""
         if platform == "facebook":
-            notes.append(f"Video {seconds} giây ({video['path'].name}), đăng thành "
+            notes.append(f"Video {seconds}({video['path'].name}), đăng thành "
                          + ("Reel." if video["reel"] else "video của Trang; ảnh đại diện là ảnh bên cạnh."))
         elif int(video.get("bytes") or 0) <= ZALO_VIDEO_BYTES_MAX:
-            notes.append(f"Video {seconds} giây ({video['path'].name}), đăng thành bài video Zalo.")
+            notes.append(f"Video {seconds}({video['path'].name}), đăng thành bài video Zalo.")
         else:
             notes.append(f"Video {video['path'].name} lớn hơn 50 MB: bài Zalo kèm đường dẫn tới video trên nơi đăng tệp.")
     if (doc := att.get("document")) is not None:

@@ -53,7 +53,7 @@ _JINJA_ALLOWED = (
     "sort", "string", "striptags", "sum", "title", "trim", "truncate", "unique", "upper", "wordcount",
 )
 _VN_FILTERS = ("so", "ngay", "ngay_gio", "thu")
-_HINT = "{{ title }}, {{ unit.name }}, {{ value | so }}, {% if photo %}…{% endif %}"
+_HINT = "{{ unit.name }}, {{ value | so }}, {% if … %}…{% endif %}"
 
 
 class StaffTemplateError(TemplateSyntaxError):

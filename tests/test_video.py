@@ -590,3 +590,59 @@ def test_zalo_document_link_in_the_article(zrig, tmp_path: Path) -> None:
     texts = " ".join(b.get("content", "") for b in art.payload["body"] if b["type"] == "text")
     assert f'Quy trình (2 trang): <a href="{url}">' in texts
     assert (zrig.media_folder / f"{sha[:32]}.pdf").read_bytes() == pdf.read_bytes()  # published before the article
+
+
+def test_without_ffmpeg_the_sample_still_loads_with_a_warning(sample: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's demo runs on a fresh machine with only Python: a video that cannot be probed there is a
+    warning of `check` (with the fix), and the banner stands in for the chosen frame."""
+    from bot.posts import images_for
+    from bot.store.models import ContentItem
+
+    monkeypatch.setenv("CAMPAIGN_FFMPEG_DIR", str(tmp_path))  # no ffprobe, no ffmpeg there
+    result = CliRunner().invoke(cli, ["--workspace", str(sample), "check"])
+    assert result.exit_code == 0, result.output
+    assert "chưa được kiểm tra" in result.output and "apt-get install ffmpeg" in result.output
+    c = load_campaign(sample)
+    video = next(s for s in c.stories if s.front.video)
+    item = ContentItem(id=video.id, title=video.front.title, kind="guide", unit_id=video.front.unit, body=video.body,
+                       banner_data=dict(video.attachments))
+    (thumb,) = images_for(item, c)
+    assert thumb.suffix == ".png"  # the banner, not a frame
+
+
+def test_zalo_video_article_is_corrected_as_a_video_article(zrig, clips: dict[str, Path], zquick) -> None:
+    """Issue 16 × 18: an edit keeps the article a video article, on the video it already has."""
+    from dataclasses import replace
+
+    from tests.fakes import zalo_video
+
+    ch = zrig.channel()
+    post = zalo_video_post(zrig, clips["good"])
+    published = ch.publish(post)
+    fixed = replace(post, title="Video giới thiệu (đã sửa)")
+    assert ch.current(published.post_id, post).matches is True
+    assert ch.current(published.post_id, fixed).matches is False
+    ch.edit(published.post_id, fixed)
+    (art,) = zrig.fake.created_articles
+    (upload,) = zalo_video.uploads(zrig.fake)  # not uploaded again
+    assert art.updates == 1 and art.payload["type"] == "video" and art.payload["video_id"] == upload.video_id
+    assert art.payload["title"] == "Video giới thiệu (đã sửa)"
+    assert ch.current(published.post_id, fixed).matches is True
+
+
+def test_zalo_processing_too_long_links_the_video_instead(zrig, clips: dict[str, Path], zquick) -> None:
+    from dataclasses import replace
+
+    from bot.channels import RetryLater
+    from tests.fakes import zalo_video
+
+    zalo_video.configure(zrig.fake, processing_calls=1000)
+    ch = zrig.channel()
+    post = zalo_video_post(zrig, clips["good"])
+    with pytest.raises(RetryLater) as info:
+        ch.publish(post)
+    progress = {**info.value.progress, "zalo_video_since": info.value.progress["zalo_video_since"] - 7 * 3600}
+    ch.publish(replace(post, progress=progress))
+    (art,) = zrig.fake.created_articles
+    assert art.payload["type"] == "normal" and len(zalo_video.uploads(zrig.fake)) == 1

@@ -75,13 +75,15 @@ class Face:
     sizes and wrappings, each growing a line word by word. A character's box and a word's advance cost the same
     once and are then dict lookups. For NFC text (every Vietnamese letter is one precomposed glyph) a line's ink is
     the union of its glyphs placed along the advance, and Be Vietnam Pro has no kerning across a space, so a line's
-    advance is the sum of its words' and spaces' (:func:`words_width`); callers re-measure the lines they keep with
+    advance is the sum of its words' and spaces' (:class:`Words`); callers re-measure the lines they keep with
     :meth:`width`, which shapes the whole line. Lines with combining marks (positioned by raqm relative to their
     base) are always measured whole.
     """
 
-    def __init__(self, font: ImageFont.FreeTypeFont) -> None:
+    def __init__(self, font: ImageFont.FreeTypeFont, weight: str = "regular") -> None:
         self.font = font
+        self.weight = weight
+        self.size = int(font.size)
         self.ascent, self.descent = font.getmetrics()
         self._glyphs: dict[str, tuple[int, int, int, int, float]] = {}
         self._words: dict[str, float] = {}
@@ -148,11 +150,61 @@ class Face:
         return self.ink(line[0], line[-1], self.advance(line))
 
 
-def words_width(face: Face, words: list[str], start: int, end: int) -> int:
-    """Ink width of ``words[start:end]`` on one line from cached word advances (no shaping). Exact for this font
-    on NFC text; callers check the lines they keep with :meth:`Face.width`."""
-    total = sum(face.word(word) for word in words[start:end]) + face.space * (end - start - 1)
-    return face.ink(words[start][0], words[end - 1][-1], total)
+#: Advances are linear in the font size (HarfBuzz positions unhinted: within 1/16 px per word from 20 to 64 px), so
+#: each word is measured once, at this size, and scaled to the others while a size is being searched.
+REFERENCE_SIZE = 64
+_UNIT_ADVANCES: dict[tuple[str, str], float] = {}
+
+
+def unit_advance(weight: str, word: str) -> float:
+    """A word's advance per pixel of font size (measured once at :data:`REFERENCE_SIZE`)."""
+    key = (weight, word)
+    known = _UNIT_ADVANCES.get(key)
+    if known is None:
+        known = face(weight, REFERENCE_SIZE).font.getlength(word) / REFERENCE_SIZE
+        if len(_UNIT_ADVANCES) > 50_000:  # a long-running worker sees many titles: keep it bounded
+            _UNIT_ADVANCES.clear()
+        _UNIT_ADVANCES[key] = known
+    return known
+
+
+class Words:
+    """A paragraph's words at one face, with prefix sums of their advances: the width of any run of words on one
+    line is then two lookups (wrapping and balancing ask it for every candidate line). Be Vietnam Pro has no
+    kerning across a space, so a line's advance is the sum of its words' and spaces'.
+
+    ``estimated``: word advances scaled from :func:`unit_advance` (no shaping at this size; within a fraction of a
+    pixel), for the size search, whose callers shape whole any line within :func:`margin` of the edge. Otherwise
+    each word is shaped at this size (exact: advances are multiples of 1/64 px, so the sums are exact floats)."""
+
+    def __init__(self, face: Face, words: list[str], estimated: bool = False) -> None:
+        self.face = face
+        self.words = words
+        prefix = [0.0]
+        space = face.space
+        if estimated:
+            size, weight = face.size, face.weight
+            for word in words:
+                prefix.append(prefix[-1] + unit_advance(weight, word) * size + space)
+        else:
+            for word in words:
+                prefix.append(prefix[-1] + face.word(word) + space)
+        self.prefix = prefix
+        # What :meth:`Face.ink` needs of a line's ends, per word: the first glyph's overhang to the left and how far
+        # the last glyph's ink reaches past its advance (so a width is two subtractions and a ceil).
+        self._lefts = [min(0, face.glyph(word[0])[0]) for word in words]
+        self._tails = [max(0.0, face.glyph(word[-1])[2] - face.glyph(word[-1])[4]) for word in words]
+
+    def width(self, start: int, end: int) -> int:
+        """Ink width of ``words[start:end]`` on one line (as :meth:`Face.ink` computes it)."""
+        total = self.prefix[end] - self.prefix[start] - self.face.space
+        return math.ceil(total + self._tails[end - 1]) - self._lefts[start]
+
+
+def margin(face: Face) -> int:
+    """How close to the box's edge an estimated width must be shaped whole: far above the estimate's error (under
+    0.07 px a word, so about 1 px a line) at every size."""
+    return 2 + face.size // 8
 
 
 _FACES: dict[tuple[str, int], Face] = {}
@@ -168,7 +220,7 @@ def face(weight: str, size: int) -> Face:
         with _FACES_LOCK:
             found = _FACES.get(key)
             if found is None:
-                found = Face(_load_font(weight, size))
+                found = Face(_load_font(weight, size), weight)
                 _FACES[key] = found
     return found
 

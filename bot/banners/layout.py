@@ -11,14 +11,14 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from bot.banners import fonts
 from bot.banners.fields import SMALLEST_SIZE, WEIGHTS
-from bot.banners.fonts import MARKS, Face, words_width
+from bot.banners.fonts import MARKS, Face, Words, margin
 from bot.vn import nfc
 
 log = logging.getLogger(__name__)
@@ -109,32 +109,26 @@ def _wrap(
     """Greedy word wrap. None when a word is wider than the box and breaking is not allowed (the caller shrinks
     first), or when more than ``limit`` lines would be needed (stop early: that size is already lost).
 
-    A line grows word by word; its width is the sum of cached word advances (:func:`words_width`), and only a
-    candidate within a few pixels of the edge is shaped whole, so the breaks are those of shaping every candidate
-    while a title costs one ``getlength`` per word and size instead of one per word and line."""
+    A line grows word by word; its width is estimated from word advances measured once (:class:`Words`), and only
+    a candidate within a few pixels of the edge is shaped whole, so the breaks are those of shaping every candidate
+    while a new title costs one ``getlength`` per word instead of one per word, line and size tried."""
     lines: list[str] = []
     broken = False
-    margin = 2 + face.font.size // 8  # far above any difference between summed and shaped advances
+    near = margin(face)
     for words in paragraphs:
         if not words:
             lines.append("")
             continue
         exact = bool(MARKS.search(" ".join(words)))
+        run = None if exact else Words(face, words, estimated=True)
         start: int | None = None  # index of the current line's first word
         for index, word in enumerate(words):
             if start is not None:
-                if exact:
-                    fits = face.width(" ".join(words[start : index + 1])) <= width
-                else:
-                    estimate = words_width(face, words, start, index + 1)
-                    fits = estimate <= width
-                    if abs(estimate - width) <= margin:
-                        fits = face.width(" ".join(words[start : index + 1])) <= width
-                if fits:
+                if _fits_line(face, words, run, start, index + 1, width, near):
                     continue
                 lines.append(" ".join(words[start:index]))
                 start = None
-            if face.word_width(word) <= width:
+            if _fits_line(face, words, run, index, index + 1, width, near):
                 start = index
             else:
                 if not allow_break:
@@ -145,6 +139,7 @@ def _wrap(
                 broken = True
                 lines.extend(pieces[:-1])
                 words = [*words[:index], pieces[-1], *words[index + 1 :]]
+                run = None if run is None else Words(face, words, estimated=True)
                 start = index
             if len(lines) > limit:
                 return None
@@ -153,6 +148,17 @@ def _wrap(
         if len(lines) > limit:
             return None
     return lines, broken
+
+
+def _fits_line(face: Face, words: list[str], run: Words | None, start: int, end: int, width: int, near: int) -> bool:
+    """Whether ``words[start:end]`` fit on one line: estimated, and shaped whole when the estimate is within
+    ``near`` pixels of the edge (or when there is no estimate: combining marks), so the answer is the shaper's."""
+    if run is not None:
+        estimate = run.width(start, end)
+        if abs(estimate - width) > near:
+            return estimate <= width
+    return face.width(" ".join(words[start:end])) <= width
+
 
 def _block(face: Face, lines: list[str], pitch: float) -> tuple[list[int], int, int, list[tuple[int, int, int, int]]]:
     """Baselines (first at 0), block top and bottom (nominal ascent/descent or ink, whichever reaches further)."""
@@ -272,16 +278,7 @@ def _layout_cached(
                 return _Fit(font_size, kept, truncated=count < len(lines), broken=broken)
         return None
 
-    fit = attempt(size, False)
-    if fit is None and smallest < size:
-        low, high = smallest, size - 1
-        while low <= high:
-            middle = (low + high) // 2
-            found = attempt(middle, False)
-            if found:
-                fit, low = found, middle + 1
-            else:
-                high = middle - 1
+    fit = _largest_fit(paragraphs, weight, size, smallest, width, pitch_em, line_limit, attempt)
     if fit is None:
         fit = attempt(smallest, True)
     if fit is None:
@@ -310,6 +307,73 @@ def _layout_cached(
         if balanced != fit.lines and _fits(face, balanced, pitch, width, height):
             fit.lines = balanced
     return _place(fit, weight, pitch_em, width, height, align, valign)
+
+
+def _largest_fit(
+    paragraphs: list[list[str]],
+    weight: str,
+    size: int,
+    smallest: int,
+    width: int,
+    pitch_em: float,
+    line_limit: Callable[[Face, float], float],
+    attempt: Callable[[int, bool], _Fit | None],
+) -> _Fit | None:
+    """The largest size in [smallest, size] at which the words wrap without breaking, or None.
+
+    Each try wraps the whole text, so few are made: sizes at which the words cannot fit whatever the breaks (their
+    advances, plus the spaces that stay inside lines, exceed the lines × the width: :func:`_cannot_fit`) are
+    skipped without a try, and from the largest remaining size the search steps down 1, 2, 4… sizes, then bisects
+    the last step. A title usually fits one to three sizes below that bound: three tries instead of six."""
+    top = size
+    while top >= smallest and _cannot_fit(paragraphs, weight, top, width, pitch_em, line_limit):
+        top -= 1
+    if top < smallest:
+        return None
+    found: _Fit | None = None
+    fails_at = top + 1  # the smallest size known not to fit
+    probe, step = top, 1
+    while found is None:
+        probe = max(probe, smallest)
+        found = attempt(probe, False)
+        if found is None:
+            if probe == smallest:
+                return None
+            fails_at = probe
+            probe, step = probe - step, step * 2
+    low, high = found.size + 1, fails_at - 1
+    while low <= high:
+        middle = (low + high) // 2
+        larger = attempt(middle, False)
+        if larger is not None:
+            found, low = larger, middle + 1
+        else:
+            high = middle - 1
+    return found
+
+
+def _cannot_fit(
+    paragraphs: list[list[str]],
+    weight: str,
+    font_size: int,
+    width: int,
+    pitch_em: float,
+    line_limit: Callable[[Face, float], float],
+) -> bool:
+    """True when no wrapping can fit: a line's advance never exceeds its ink width, and with L lines at least
+    (words − L) spaces stay inside lines, so the advances must add up to at most L × width. Word advances are
+    scaled from :func:`fonts.unit_advance` (a fraction of a pixel off per word: allowed for). Never True for text
+    with combining marks (no estimate) or when nothing can be said."""
+    words = [word for paragraph in paragraphs for word in paragraph]
+    if not words or MARKS.search(" ".join(words)):
+        return False
+    face = fonts.face(weight, font_size)
+    lines = line_limit(face, font_size * pitch_em)
+    if lines < 1:
+        return True  # not even one line fits the height: attempt() refuses this size too
+    advances = font_size * sum(fonts.unit_advance(weight, word) for word in words)
+    inside = max(0.0, len(words) - lines) * face.space
+    return advances + inside - 0.1 * len(words) > lines * width
 
 
 # Line balancing. Costs are in units of width²: a line's cost is its slack squared (so the total is least when the
@@ -430,6 +494,7 @@ def _best_lines(
     words: list[str], count: int, face: Face, width: int, glue: list[float], unit: float, exact: bool
 ) -> tuple[list[str], float] | None:
     n = len(words)
+    run = Words(face, words)
     # cost[i][j]: the line words[i:j] (slack²), None when it does not fit; the width grows with j, so stop there.
     cost: list[dict[int, float]] = [{} for _ in range(n)]
     for i in range(n):
@@ -437,7 +502,7 @@ def _best_lines(
             if exact:
                 used = face.width(" ".join(words[i:j]))
             else:
-                used = words_width(face, words, i, j)
+                used = run.width(i, j)
             if used > width:
                 break
             cost[i][j] = float(width - used) ** 2

@@ -26,7 +26,7 @@ from bot.files import atomic_write
 from bot.vn import nfc
 
 #: Part of every cache key: bump it whenever a change here alters the pixels, so cached banners are redrawn.
-RENDERER_VERSION = "2"
+RENDERER_VERSION = "3"
 
 #: zlib level for PNG (see the module docstring and the bench's table).
 PNG_COMPRESS_LEVEL = 6

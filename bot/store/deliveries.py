@@ -43,6 +43,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     update,
@@ -104,9 +105,14 @@ def _p(name: str, type_: Any = None) -> Any:
 # --- conditions --------------------------------------------------------------------------------
 
 
+def _is_due_state(t: Any) -> ColumnElement[bool]:
+    """``pending`` or ``retry``, written into the SQL (a list parameter would be expanded at every call)."""
+    return or_(*(t.c.state == literal_column(f"'{state}'") for state in DUE_STATES))
+
+
 def _due(t: Any) -> ColumnElement[bool]:
     now = _p("now", DT)
-    return and_(t.c.state.in_(DUE_STATES), t.c.due_at <= now,
+    return and_(_is_due_state(t), t.c.due_at <= now,
                 or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now))
 
 
@@ -197,7 +203,7 @@ def _claim_next_stmt(action: bool, by_id: bool) -> Any:
     t = A if action else D
     pick_t = t.alias("pick")
     if by_id:
-        where: list[Any] = [t.c.id == _p("id"), t.c.state.in_(DUE_STATES)]
+        where: list[Any] = [t.c.id == _p("id"), _is_due_state(t)]
     else:
         order = (pick_t.c.priority.desc(), pick_t.c.due_at, pick_t.c.id)
         pick = (
@@ -208,7 +214,7 @@ def _claim_next_stmt(action: bool, by_id: bool) -> Any:
             .with_for_update(skip_locked=True, of=pick_t)
             .scalar_subquery()
         )
-        where = [t.c.id == pick, t.c.state.in_(DUE_STATES), _held_and_idle()]
+        where = [t.c.id == pick, _is_due_state(t), _held_and_idle()]
         if not action:
             a3 = A.alias("a_due")
             where.append(~exists().where(a3.c.channel_id == _p("cid", TEXT), _due(a3)))
@@ -218,11 +224,12 @@ def _claim_next_stmt(action: bool, by_id: bool) -> Any:
 @cache
 def _claim_with_content_stmt() -> Any:
     """PostgreSQL: the delivery claim and its content item in one statement (a data-modifying CTE)."""
-    claimed = _claim_next_stmt(False, False).cte("claimed")
+    # Short names keep the statement under psycopg's 4 KiB limit for caching its parsed form.
+    claimed, item = _claim_next_stmt(False, False).cte("k"), CI.alias("i")
     return select(
         *[claimed.c[c.key].label(f"d_{c.key}") for c in D.columns],
-        *[CI.c[c.key].label(f"c_{c.key}") for c in CI.columns],
-    ).select_from(claimed.outerjoin(CI, CI.c.id == claimed.c.content_id))
+        *[item.c[c.key].label(f"c_{c.key}") for c in CI.columns],
+    ).select_from(claimed.outerjoin(item, item.c.id == claimed.c.content_id))
 
 
 _CONTENT_BY_ID = select(CI).where(CI.c.id == _p("id", TEXT))

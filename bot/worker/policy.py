@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from bot.channels import spec
 from bot.store.deliveries import SETTLING
 
 log = logging.getLogger("bot.worker")
 
 MAX_ATTEMPTS = 8
-PAGE_BLOCKED_CODES = {"368"}  # Facebook: temporarily blocked for policy violations
-PAGE_BLOCKED_PAUSE = timedelta(hours=6)
 BASE_BACKOFF = 60.0  # seconds; doubles each attempt, capped below (CAMPAIGN_BACKOFF_SECONDS)
 MAX_BACKOFF = 3600.0
 LEASE = timedelta(minutes=5)  # CAMPAIGN_LEASE_SECONDS
@@ -53,17 +52,14 @@ def seconds_setting(env: dict[str, str], name: str, default: float) -> float:
 
 
 def secrets_of(env: dict[str, str], rows: list[Any]) -> list[str]:
-    """Every secret value the process knows, to scrub from texts we store or print."""
-    names = {r.token_env for r in rows if r.token_env}
-    names |= {"FB_APP_SECRET", "FB_APP_TOKEN", "ZALO_SECRET_KEY", "CAMPAIGN_SECRET_KEY"}
-    return sorted((env[n] for n in names if env.get(n) and len(env[n]) >= 6), key=len, reverse=True)
+    """Every secret value the process knows (the platform registry names the variables), to scrub
+    from texts we store or print."""
+    return spec.secret_values(env, [r.token_env for r in rows])
 
 
 def scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "****")
-    return text[:2000]
+    """The registry's one scrubber (bot.channels.spec.scrub), bounded to what a reason may hold."""
+    return spec.scrub(text, secrets)
 
 
 def post_progress(d: Any) -> dict[str, Any]:

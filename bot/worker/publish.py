@@ -10,14 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.channels import HoldChannel, Published, Rejected, RetryLater
+from bot.channels import HoldChannel, Published, Rejected, RetryLater, spec
 from bot.posts import build_post, images_for
 from bot.store import deliveries as queue
 from bot.store.models import DeliveryState
 from bot.worker.policy import (
     MAX_ATTEMPTS,
-    PAGE_BLOCKED_CODES,
-    PAGE_BLOCKED_PAUSE,
     SETTLING,
     backoff,
     log,
@@ -27,6 +25,14 @@ from bot.worker.policy import (
 
 if TYPE_CHECKING:
     from bot.worker.runner import Worker
+
+
+def _rest_after(platform: str, exc: Rejected) -> float | None:
+    """How long the platform's error table says a channel rests after this refusal (None: not at all)."""
+    try:
+        return spec.get(platform).rest_after(exc)
+    except spec.UnknownPlatform:
+        return None
 
 __all__ = ["deliver", "retry", "scrub", "sent", "settle"]
 
@@ -99,10 +105,12 @@ def deliver(w: Worker, d: Any) -> str:
     except Rejected as exc:
         ok = w._finish(d.id, current=d, state=DeliveryState.FAILED, needs_check=False,
                           reason=f"nền tảng từ chối: {scrub(exc.message, w.secrets)}")
-        if exc.code in PAGE_BLOCKED_CODES:
-            # Posting again at once would deepen a spam block: the Page rests while a person looks.
-            w._pause(d.channel_id, d.platform, "channel", PAGE_BLOCKED_PAUSE.total_seconds(),
-                        f"nền tảng tạm chặn đăng bài ({exc.code}): cần người kiểm tra Trang")
+        rest = _rest_after(d.platform, exc)
+        if rest:
+            # Posting again at once would deepen a spam block: the channel rests while a person looks
+            # (for which refusals, and how long, is the platform's error table: bot.channels.spec).
+            w._pause(d.channel_id, d.platform, "channel", rest,
+                     f"nền tảng tạm chặn đăng bài ({exc.code}): cần người kiểm tra kênh")
         return "failed" if ok else "lease-lost"
     except RetryLater as exc:
         return retry(w, d, attempts, exc, unsure=unsure)

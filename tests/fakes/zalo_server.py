@@ -772,6 +772,7 @@ class FakeZalo:
                     "body": p.get("body"),
                     "comment": p.get("comment", "show"),
                     "cite": {},
+                    **({"video_id": p.get("video_id"), "avatar": p.get("avatar")} if p.get("type") == "video" else {}),
                 }
             )
 

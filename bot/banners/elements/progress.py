@@ -38,7 +38,7 @@ class ProgressElement(Element):
         return (self.value, self.max, self.label or "")
 
     def draw(self, canvas: Image.Image, context: Mapping[str, Any], assets: Sequence[Asset | None]) -> None:
-        from PIL import Image
+        from PIL import Image, ImageStat
 
         from bot.banners import draw as px
 
@@ -54,35 +54,53 @@ class ProgressElement(Element):
         fill_colour = px.rgba(self.color)
         track_colour = px.rgba(self.background) if self.background else fill_colour[:3] + (round(fill_colour[3] * 0.25),)
 
-        layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
-        track = px.pill(width, height)
-        px.paint(layer, track, track_colour)
-        if filled > 0:
-            px.paint(layer, px.fill_mask(track, filled), fill_colour)
+        # On an opaque canvas the bar is painted straight onto it; on a transparent one, onto its own layer first
+        # (painting over transparency would replace, not blend). The label's tones are chosen from what lies under
+        # the bar, so that is read before anything is painted.
+        under = None
         if self.label:
+            region = canvas.crop((x, y, x + width, y + height))
+            under = ImageStat.Stat(region if region.mode == "RGB" else region.convert("RGB")).mean
+        if canvas.mode == "RGB":
+            target, origin = canvas, (x, y)
+        else:
+            target, origin = Image.new("RGBA", (width, height), (0, 0, 0, 0)), (0, 0)
+        track = px.pill(width, height)
+        # Where an opaque fill covers the track whole (between the two rounded ends), painting the track first
+        # changes no pixel: it is skipped there, and the fill mask is painted only as far as it reaches.
+        cap = min((min(width, height) + 1) // 2, width)
+        covered = fill_colour[3] == 255 and filled - cap > cap
+        for left, right in [(0, cap), (filled - cap, width)] if covered else [(0, width)]:
+            px.paint(target, track.crop((left, 0, right, height)), track_colour, (origin[0] + left, origin[1]))
+        if filled > 0:
+            fill = px.fill_mask(track, filled).crop((0, 0, filled, height))
+            px.paint(target, fill, fill_colour, origin)
+        if self.label and under is not None:
             # The caller's percent (a milestone's "108,8") wins, so the banner and the post say the same number.
             given = context.get("percent")
             percent = given if given not in (None, "") else phan_tram_so(ratio * 100)
             label_context = {**context, "value": _number(value), "max": _number(maximum), "percent": percent}
-            self._draw_label(canvas, layer, render_string(self.label, label_context), filled, fill_colour, track_colour)
-        px.composite(canvas, layer, (x, y))
+            label = render_string(self.label, label_context)
+            self._draw_label(target, origin, label, filled, (fill_colour, track_colour), under)
+        if target is not canvas:
+            px.composite(canvas, target, (x, y))
 
     def _draw_label(
         self,
-        canvas: Image.Image,
-        layer: Image.Image,
+        target: Image.Image,
+        origin: tuple[int, int],
         label: str,
         filled: int,
-        fill_colour: tuple[int, int, int, int],
-        track_colour: tuple[int, int, int, int],
+        colours: tuple[tuple[int, int, int, int], tuple[int, int, int, int]],
+        under: Sequence[float],
     ) -> None:
-        from PIL import Image, ImageChops, ImageDraw, ImageStat
+        from PIL import Image, ImageChops, ImageDraw
 
         from bot.banners import draw as px
         from bot.banners.fonts import get_font
         from bot.banners.layout import layout_text
 
-        x, y, width, height = self.box
+        _, _, width, height = self.box
         pad = min(height // 2, width // 8)
         layout = layout_text(
             label,
@@ -102,15 +120,23 @@ class ProgressElement(Element):
         draw = ImageDraw.Draw(mask)
         for line, (dx, dy) in zip(layout.lines, layout.origins, strict=True):
             draw.text((pad + dx, dy), line, font=font, fill=255, anchor="ls")
+        ink = mask.getbbox()
+        if ink is None:
+            return
+        # Only the label's ink is painted (a tenth of the bar), in one or two tones.
+        left, top = ink[0], ink[1]
+        mask = mask.crop(ink)
+        at = (origin[0] + left, origin[1] + top)
         if self.label_color:
-            px.paint(layer, mask, px.rgba(self.label_color))
+            px.paint(target, mask, px.rgba(self.label_color), at)
             return
         # Two tones, so the label reads both on the fill and on the track (whatever the background).
-        under = ImageStat.Stat(canvas.crop((x, y, x + width, y + height)).convert("RGB")).mean
+        fill_colour, track_colour = colours
         on_fill = px.contrasting(px.over(fill_colour, under))
         on_track = px.contrasting(px.over(track_colour, under))
         over_fill = mask.copy()
-        ImageDraw.Draw(over_fill).rectangle((filled, 0, width, height), fill=0)
+        if filled - left < mask.width:
+            ImageDraw.Draw(over_fill).rectangle((max(0, filled - left), 0, mask.width, mask.height), fill=0)
         over_track = ImageChops.subtract(mask, over_fill)
-        px.paint(layer, over_fill, on_fill)
-        px.paint(layer, over_track, on_track)
+        px.paint(target, over_fill, on_fill, at)
+        px.paint(target, over_track, on_track, at)

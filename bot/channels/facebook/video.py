@@ -192,7 +192,7 @@ def _status(ch: Any, video_id: str) -> dict[str, Any] | None:
         body = _body(ch._call("GET", url=ch._url(video_id), params={"fields": "status,description"},
                               need="pages_read_engagement"))
     except Rejected as exc:
-        if exc.code == "100":
+        if ch._gone(exc):  # #100/33 "does not exist"; any other refusal is not taken for a missing video
             return None
         raise
     status = body.get("status")

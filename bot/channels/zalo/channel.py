@@ -347,8 +347,10 @@ class ZaloChannel(ZaloArticle, ZaloBroadcast):
 
     def edit(self, post_id: str, post: Post) -> Published:
         self._oa_info()
-        image_urls = self._publish_images(post)
-        payload = {**self.article_payload(post, image_urls), "id": post_id}
+        from bot.channels.zalo.video import edit_payload  # issue 18: a video article stays one
+
+        payload = (edit_payload(self, post_id, post) if post.attachments.get("video") else None) \
+            or {**self.article_payload(post, self._publish_images(post)), "id": post_id}
         try:
             data = self._call("POST", "/v2.0/article/update", body=payload, idempotent=False)
         except ZaloApiError as err:
@@ -385,6 +387,10 @@ class ZaloChannel(ZaloArticle, ZaloBroadcast):
             raise self._classified(err) from None
         if post is None:
             return PostState(exists=True)
+        from bot.channels.zalo.video import shows  # issue 18: a video article has no body
+
+        if (video := shows(self, data, post)) is not None:
+            return PostState(exists=True, matches=video)
         wanted = self.article_payload(post, ["-"])
 
         def texts(blocks: Any) -> list[str]:

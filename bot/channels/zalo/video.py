@@ -10,7 +10,8 @@ A video over 50 MB, or one Zalo fails to convert, goes as a normal article inste
 video's thumbnail (the post's first image) and the text links to the video on the media store. Both
 choices are recorded in the delivery's progress (``zalo_video_token``, ``zalo_video_id``,
 ``zalo_video_link``), so a retry after a crash neither uploads twice nor changes its mind. "Still
-processing" is a planned wait (``RetryLater(wait=True)``), never a failed attempt.
+processing" is a planned wait (``RetryLater(wait=True)``), never a failed attempt, for up to
+:data:`PROCESSING_LIMIT`; after that the article links the video on the media store.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ VERIFY = "/v2.0/article/upload_video/verify"
 READY, PROCESSING = 1, 3
 VERIFY_DELAYS = (1.0, 2.0, 4.0)  # polls inside one attempt before handing back a planned wait
 PROCESSING_WAIT = 60.0
+PROCESSING_LIMIT = 6 * 3600.0  # still converting after this: the article links the video instead
 
 
 def is_video_article(post: Post) -> bool:
@@ -60,11 +62,7 @@ def article_payload(ch: Any, post: Post, progress: dict[str, Any]) -> dict[str, 
     if not progress.get("zalo_video_link") and path.stat().st_size <= ZALO_VIDEO_BYTES_MAX:
         video_id = progress.get("zalo_video_id") or _upload_and_verify(ch, path, progress)
         if video_id:
-            title = ch._title(post)
-            paragraphs = [p.strip() for p in nfc(post.body or "").split("\n\n") if p.strip()]
-            description = (paragraphs[0] if paragraphs else title)[:300]
-            return {"type": "video", "title": title, "description": description, "video_id": video_id,
-                    "avatar": image_urls[0], "status": "show", "comment": "show"}
+            return video_payload(ch, post, video_id, image_urls[0])
     if not progress.get("zalo_video_link"):
         progress["zalo_video_link"] = _publish_on_media_store(ch, path)
     payload = ch.article_payload(post, image_urls)
@@ -92,6 +90,7 @@ def _upload_and_verify(ch: Any, path: Path, progress: dict[str, Any]) -> str | N
         if not token:
             raise RetryLater(f"{ch.label}: Zalo không trả mã tải video", retry_after=60, code="no-token")
         progress["zalo_video_token"] = token
+        progress["zalo_video_since"] = time.time()
     delays = list(VERIFY_DELAYS)
     while True:
         try:
@@ -109,6 +108,10 @@ def _upload_and_verify(ch: Any, path: Path, progress: dict[str, Any]) -> str | N
         if status in (2, 4, 5):
             log.warning("%s: Zalo không xử lý được video (trạng thái %s: %s); đăng bài kèm đường dẫn video",
                         ch.label, status, data.get("status_message"))
+            progress.pop("zalo_video_token", None)
+            return None
+        if time.time() - float(progress.get("zalo_video_since") or time.time()) > PROCESSING_LIMIT:
+            log.warning("%s: Zalo xử lý video quá %g giờ; đăng bài kèm đường dẫn video", ch.label, PROCESSING_LIMIT / 3600)
             progress.pop("zalo_video_token", None)
             return None
         if not delays:
@@ -151,3 +154,36 @@ def _publish_on_media_store(ch: Any, path: Path) -> str:
         raise HoldChannel(f"{ch.label}: {exc.message}", fix=exc.fix or "kiểm tra khối media:", code="media") from None
     except MediaError as exc:
         raise RetryLater(f"{ch.label}: {exc.message}", retry_after=300, code="media") from None
+
+
+# -- corrections (issue 16 × 18): a video article is updated as a video article, on the video it already has
+
+
+def video_payload(ch: Any, post: Post, video_id: str, avatar: str) -> dict[str, Any]:
+    title = ch._title(post)
+    paragraphs = [p.strip() for p in nfc(post.body or "").split("\n\n") if p.strip()]
+    return {"type": "video", "title": title, "description": (paragraphs[0] if paragraphs else title)[:300],
+            "video_id": video_id, "avatar": avatar, "status": "show", "comment": "show"}
+
+
+def edit_payload(ch: Any, post_id: str, post: Post) -> dict[str, Any] | None:
+    """The article/update body for a video article (its title, description and cover change; the video
+    stays), or None when the article is a normal one (then the channel's own payload applies)."""
+    try:
+        data = ch._call("GET", "/v2.0/article/getdetail", params={"id": post_id})
+    except ZaloApiError:
+        return None  # the update itself reports a missing article
+    if data.get("type") != "video" or not data.get("video_id"):
+        return None
+    image_urls = ch._publish_images(post)
+    avatar = image_urls[0] if image_urls else str(data.get("avatar") or "")
+    return {**video_payload(ch, post, str(data["video_id"]), avatar), "id": post_id}
+
+
+def shows(ch: Any, data: dict[str, Any], post: Post) -> bool | None:
+    """Whether a video article (getdetail's answer) already shows the post; None for a normal article."""
+    if data.get("type") != "video":
+        return None
+    wanted = video_payload(ch, post, "", "")
+    return (nfc(str(data.get("title") or "")).strip() == wanted["title"]
+            and nfc(str(data.get("description") or "")).strip() == wanted["description"].strip())
