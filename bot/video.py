@@ -53,6 +53,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from bot.errors import BotError
 from bot.vn import so
 
 FFPROBE_TIMEOUT = 20.0  # seconds; a probe of a sane file takes well under one
@@ -292,7 +293,7 @@ def thumbnail(video: Path, cache_dir: Path, at: float | None = None, duration: f
     return target
 
 
-class VideoError(Exception):
+class VideoError(BotError):
     def __init__(self, problem: VideoProblem) -> None:
         super().__init__(f"{problem.message} — cách sửa: {problem.fix}")
         self.problem = problem

@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from bot.errors import BotError
+
 if TYPE_CHECKING:
     from bot.store import Channel as ChannelRow
     from bot.store import Store
@@ -93,7 +95,7 @@ class ChannelCheck:
     fix: str | None = None
 
 
-class ChannelError(Exception):
+class ChannelError(BotError):
     """Base of what a channel raises. Messages must never contain a token."""
 
     def __init__(self, message: str, *, code: str | None = None, progress: dict[str, Any] | None = None) -> None:

@@ -60,6 +60,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from bot.errors import BotError
+
 if TYPE_CHECKING:
     from bot.channels.base import Channel, ChannelContext, ChannelError
 
@@ -188,7 +190,7 @@ class PlatformSpec:
         return rule.rest if rule is not None else None
 
 
-class UnknownPlatform(KeyError):
+class UnknownPlatform(BotError, KeyError):
     """``platform:`` names a platform nobody registered."""
 
     def __init__(self, name: str) -> None:
