@@ -224,12 +224,22 @@ def _claim_next_stmt(action: bool, by_id: bool) -> Any:
 @cache
 def _claim_with_content_stmt() -> Any:
     """PostgreSQL: the delivery claim and its content item in one statement (a data-modifying CTE)."""
-    # Short names keep the statement under psycopg's 4 KiB limit for caching its parsed form.
+    # Short names keep the statement under psycopg's 4 KiB limit for caching its parsed form, and only
+    # the columns a delivery needs come back (each column costs a description object on every call).
     claimed, item = _claim_next_stmt(False, False).cte("k"), CI.alias("i")
     return select(
-        *[claimed.c[c.key].label(f"d_{c.key}") for c in D.columns],
-        *[item.c[c.key].label(f"c_{c.key}") for c in CI.columns],
+        *[claimed.c[k].label(f"d_{k}") for k in CLAIMED_DELIVERY],
+        *[item.c[k].label(f"c_{k}") for k in CLAIMED_CONTENT],
     ).select_from(claimed.outerjoin(item, item.c.id == claimed.c.content_id))
+
+
+# What the worker, the platforms' post and the banner read of a claimed delivery and its item (the
+# other fields of the rows stay None); bot/worker, bot/posts.py and the banner context use no other.
+CLAIMED_DELIVERY = ("id", "content_id", "channel_id", "unit_id", "platform", "state", "attempts", "needs_check",
+                    "lease_owner", "lease_until", "first_sent_attempt_at", "extra", "created_at", "reason",
+                    "platform_post_id", "priority", "due_at", "next_attempt_at")
+CLAIMED_CONTENT = ("id", "title", "kind", "unit_id", "body", "link", "image", "images", "banner", "banner_data",
+                   "approved", "approved_at", "expires", "withdrawn", "version")
 
 
 _CONTENT_BY_ID = select(CI).where(CI.c.id == _p("id", TEXT))
@@ -338,9 +348,8 @@ def claim_next(store: Store, owner: str, channel_id: str, now: datetime, until: 
                 row = conn.execute(_claim_with_content_stmt(), params).first()
             if row is not None:
                 m = row._mapping
-                content = ContentRow(**{c.key: m[f"c_{c.key}"] for c in CI.columns}) \
-                    if m["c_id"] is not None else None
-                return DeliveryRow(**{c.key: m[f"d_{c.key}"] for c in D.columns}, content=content)
+                content = ContentRow(**{k: m[f"c_{k}"] for k in CLAIMED_CONTENT}) if m["c_id"] is not None else None
+                return DeliveryRow(**{k: m[f"d_{k}"] for k in CLAIMED_DELIVERY}, content=content)
         else:
             with store.engine.begin() as conn:
                 row = conn.execute(_claim_next_stmt(False, False), params).first()
