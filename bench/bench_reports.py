@@ -167,6 +167,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,100000", help="deliveries in the store, comma-separated")
     ap.add_argument("--channels", type=int, default=200)
+    ap.add_argument("--only", choices=("report", "preview"), help="measure one of the two")
     ap.add_argument("--traced", action="store_true", help="also the Python allocation peak (tracemalloc; slow)")
     ap.add_argument("--child", choices=("report", "preview"), help=argparse.SUPPRESS)
     ap.add_argument("--ws", help=argparse.SUPPRESS)
@@ -191,7 +192,7 @@ def main() -> None:
             print(f"{n:,} deliveries ({args.channels} channels, {stories} stories) stored in "
                   f"{time.perf_counter() - t0:.1f} s", flush=True)
             results[n] = {}
-            for what in ("report", "preview"):
+            for what in [args.only] if args.only else ("report", "preview"):
                 r = measure(what, ws, url, root / f"{what}-{n}", args.traced)
                 results[n][what] = r
                 traced = f"Python peak {r['traced_mib']:.1f} MiB, " if args.traced else ""
@@ -201,7 +202,7 @@ def main() -> None:
                       flush=True)
     lo, hi = min(sizes), max(sizes)
     if lo != hi:
-        for what in ("report", "preview"):
+        for what in [args.only] if args.only else ("report", "preview"):
             a, b = results[lo][what], results[hi][what]
             traced = f"Python peak {b['traced_mib'] / a['traced_mib']:.2f}×, " if args.traced else ""
             added = (b["rss_peak_mib"] - b["rss_before_mib"]) / max(1.0, a["rss_peak_mib"] - a["rss_before_mib"])

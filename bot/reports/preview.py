@@ -33,6 +33,7 @@ from bot.reports import (
     kind_label,
     platform_label,
 )
+from bot.reports.report_queries import lean_pragmas, restore_pragmas
 from bot.store.db import Store
 from bot.store.models import ChannelState, ContentItem, Delivery, DeliveryState
 from bot.store.sync import sync_session
@@ -253,6 +254,8 @@ def simulate(campaign: Campaign, store: Store, start: datetime, end: datetime) -
     sim = Simulation([], [], [], {}, {}, {})
     tree = Tree(campaign)
     with Session(store.engine, expire_on_commit=False) as s:  # on the engine: the planner caches per engine
+        conn = s.connection()  # held until the rollback below: lean while the window is played
+        saved = lean_pragmas(conn)
         try:
             sync_session(s, campaign, actor="preview")
             s.flush()
@@ -276,6 +279,7 @@ def simulate(campaign: Campaign, store: Store, start: datetime, end: datetime) -
                 if row is not None:
                     sim.contents[cid] = _snapshot(row)
         finally:
+            restore_pragmas(conn, saved)
             s.rollback()
     return sim
 

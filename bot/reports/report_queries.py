@@ -41,6 +41,24 @@ def _held() -> Any:
     return and_(col(Delivery.state).in_(DeliveryState.OPEN), ChannelState.status == "held")
 
 
+LEAN_PRAGMAS = {"cache_size": -2048, "mmap_size": 0}
+
+
+def lean_pragmas(conn: Any) -> dict[str, Any]:
+    """A 2 MiB SQLite page cache and no memory map on ``conn``; returns what to put back."""
+    if conn.dialect.name != "sqlite":
+        return {}
+    saved = {k: conn.exec_driver_sql(f"PRAGMA {k}").scalar() for k in LEAN_PRAGMAS}
+    for k, v in LEAN_PRAGMAS.items():
+        conn.exec_driver_sql(f"PRAGMA {k}={int(v)}")
+    return saved
+
+
+def restore_pragmas(conn: Any, saved: dict[str, Any]) -> None:
+    for k, v in saved.items():
+        conn.exec_driver_sql(f"PRAGMA {k}={int(v or 0)}")
+
+
 @contextmanager
 def lean_session(engine: Any, **options: Any) -> Iterator[Session]:
     """A session for one pass over the history (the report) on a connection of its own.
