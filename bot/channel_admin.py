@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from bot.store import Channel, ChannelState, Store
 
@@ -56,3 +57,27 @@ def paused(state: ChannelState | None, now: datetime) -> bool:
     from bot.reports.status import aware
 
     return bool(state and state.paused_until and aware(state.paused_until) > now)
+
+
+def check_channel(row: ChannelRow, ctx: Any, env: dict[str, str], now: datetime, *, offline: bool) -> dict[str, Any]:
+    """What `channels` shows of one channel: its description (token masked), its hold or pause, and
+    unless ``offline`` what its platform answers about the token (which account, permissions, expiry)."""
+    from bot.channels import open_channel, spec
+
+    st = row.state
+    entry: dict[str, Any] = {"channel": row.id, "platform": row.platform, "account_id": row.account_id,
+                             "token_env": row.token_env, "held": bool(st and st.status == "held"),
+                             "describe": spec.describe(row.channel, env)}
+    if st is not None and st.status == "held":
+        entry.update(reason=st.reason, fix=st.fix, held_at=st.held_at)
+    if st is not None and paused(st, now):
+        entry.update(paused_until=st.paused_until, pause_reason=st.pause_reason)
+    if not offline:
+        channel = open_channel(row.channel, ctx)
+        try:
+            result = channel.check()
+        finally:
+            channel.close()
+        entry.update(ok=result.ok, mode=channel.platform, account_name=result.account_name,
+                     details=result.details, problem=result.problem, fix=entry.get("fix") or result.fix)
+    return entry

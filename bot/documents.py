@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.errors import BotError
 from bot.vn import nfc, so
 
 DOCUMENT_BYTES_MAX = 50_000_000  # a guide of a few hundred pages with photos; Zalo and staff phones download it
@@ -44,7 +45,7 @@ class DocumentInfo:
     sha256: str
 
 
-class DocumentError(Exception):
+class DocumentError(BotError):
     def __init__(self, problem: DocumentProblem) -> None:
         super().__init__(f"{problem.message} — cách sửa: {problem.fix}")
         self.problem = problem

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bot.errors import BotError
+
 FILE_MODE = 0o644  # pages, images, outbox records: readable by the web server, like their folders
 PRIVATE_MODE = 0o600
 MANIFEST = ".campaign-bot-files.json"
@@ -23,7 +25,7 @@ TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 600  # a write takes milliseconds; a temp file this old was left by a crash
 
 
-class UnsafePath(OSError):
+class UnsafePath(BotError, OSError):
     """A write or delete would leave the folder it belongs to (a symlink pointing elsewhere).
 
     The message is Vietnamese and names the path and the fix."""

@@ -400,8 +400,8 @@ def _load(workspace: Path, scan: Scan, memo: Reloader) -> Campaign | list[Proble
         media=files.media,
         config_hash=_config_hash(workspace, scan, files.stories),
         warnings=skipped_files(workspace, scan) + [  # issue 18: a video not checked (no ffprobe here)
-            story.located.problem(("video",), *story.attachments["video_unchecked"])
-            for story in files.stories if story.attachments.get("video_unchecked")],
+            story.located.problem(("video",), *story.attachments["_video_unchecked"])
+            for story in files.stories if story.attachments.get("_video_unchecked")],
     )
 
 

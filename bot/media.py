@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from bot.errors import BotError
+
 log = logging.getLogger(__name__)
 
 MAX_IMAGE_BYTES = 1_000_000  # Zalo's "1 MB" for article images; the decimal reading is the safe one
@@ -36,7 +38,7 @@ _MIN_SIDE = 320
 _CONTENT_TYPES = {".jpg": "image/jpeg", ".png": "image/png"}
 
 
-class MediaError(Exception):
+class MediaError(BotError):
     """A media problem, in Vietnamese for the staff. ``fix`` says what a person must do."""
 
     def __init__(self, message: str, *, fix: str | None = None) -> None:

@@ -206,13 +206,17 @@ def attachments_for(content: ContentItem, campaign: Campaign) -> dict[str, Any]:
     data = content.banner_data or {}
     out: dict[str, Any] = {}
     if data.get("video"):
+        from bot.video import VideoInfo, check_video
+
+        path = campaign.workspace / data["video"]
+        info = check_video(path, reel=bool(data.get("reel")))  # remembered per file: one probe per version
         out["video"] = {
-            "path": campaign.workspace / data["video"],
+            "path": path,
             "reel": bool(data.get("reel")),
             "frame": data.get("video_frame"),
             "bytes": data.get("video_bytes"),
-            "duration": data.get("video_duration"),
-            "orientation": data.get("video_orientation") or "horizontal",
+            "duration": round(info.duration, 3) if isinstance(info, VideoInfo) else None,
+            "orientation": info.orientation if isinstance(info, VideoInfo) else "horizontal",
         }
     if data.get("document"):
         from bot.media import file_url

@@ -25,13 +25,15 @@ from collections.abc import Mapping
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from bot.errors import BotError
+
 KEY_ENV = "CAMPAIGN_SECRET_KEY"
 MIN_PASSPHRASE = 16
 _SALT = b"campaign-bot/secretbox/v1"
 _ROUNDS = 200_000
 
 
-class SecretBoxError(Exception):
+class SecretBoxError(BotError):
     """A problem with the key or a ciphertext. The message is Vietnamese and holds no secret."""
 
     def __init__(self, message: str, *, fix: str) -> None:

@@ -36,6 +36,7 @@ from jinja2.filters import FILTERS as JINJA_FILTERS
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from bot import bounds
+from bot.errors import BotError
 from bot.vn import nfc, ngay, ngay_gio, so, thu
 
 #: Longest text a staff template may produce (a whole post): longer output is an error, not a bigger string.
@@ -56,7 +57,7 @@ _VN_FILTERS = ("so", "ngay", "ngay_gio", "thu")
 _HINT = "{{ unit.name }}, {{ value | so }}, {% if … %}…{% endif %}"
 
 
-class StaffTemplateError(TemplateSyntaxError):
+class StaffTemplateError(TemplateSyntaxError, BotError):
     """A staff template uses what the sandbox's language leaves out. A ``TemplateSyntaxError`` (with the line),
     so every caller that reports syntax errors reports these too; ``fix`` says what to write instead."""
 
@@ -65,7 +66,7 @@ class StaffTemplateError(TemplateSyntaxError):
         self.fix = fix
 
 
-class TextRenderError(Exception):
+class TextRenderError(BotError):
     """A staff template failed while rendering (a sandbox refusal, a filter on a wrong value, output too long).
     The message is Vietnamese and quotes the template; callers decide whether to skip, fall back or hold."""
 

@@ -53,6 +53,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from bot.errors import BotError
 from bot.vn import so
 
 FFPROBE_TIMEOUT = 20.0  # seconds; a probe of a sane file takes well under one
@@ -292,7 +293,7 @@ def thumbnail(video: Path, cache_dir: Path, at: float | None = None, duration: f
     return target
 
 
-class VideoError(Exception):
+class VideoError(BotError):
     def __init__(self, problem: VideoProblem) -> None:
         super().__init__(f"{problem.message} — cách sửa: {problem.fix}")
         self.problem = problem
@@ -374,10 +375,11 @@ def story_attachments(front: Any, path: Path, workspace: Path, content_dir: Path
         if target is not None:
             got = check_video(target, reel=reel)
             if isinstance(got, VideoProblem) and got.unchecked:
-                # Accepted unchecked (bot.load turns ``video_unchecked`` into a warning of `check`).
+                # Accepted unchecked: bot.load makes ``_video_unchecked`` a warning of `check` (keys starting
+                # with "_" stay out of the store, so installing ffmpeg later changes no post).
                 out.update(video=target.relative_to(workspace.resolve()).as_posix(), reel=reel, video_frame=frame,
-                           video_bytes=target.stat().st_size, video_duration=None, video_width=None, video_height=None,
-                           video_orientation="horizontal", video_unchecked=[f"video '{video}' chưa được kiểm tra: {got.message}", got.fix])
+                           video_bytes=target.stat().st_size,
+                           _video_unchecked=[f"video '{video}' chưa được kiểm tra: {got.message}", got.fix])
             elif isinstance(got, VideoProblem):
                 problems.append(located.problem(("reel",) if reel and _reel_only(target, got) else ("video",),
                                                 f"video '{video}': {got.message}", got.fix))
@@ -385,9 +387,10 @@ def story_attachments(front: Any, path: Path, workspace: Path, content_dir: Path
                 if frame is not None and frame >= got.duration:
                     problems.append(located.problem(("video_frame",), f"video_frame {so(frame, 1)} giây vượt quá độ dài video "
                                                     f"({so(got.duration, 1)} giây)", "ghi một thời điểm trong video, ví dụ 1.5"))
+                # What the probe found (duration, orientation) is read again when posting (bot.posts, cached):
+                # kept out of the store, it cannot make a story look changed.
                 out.update(video=target.relative_to(workspace.resolve()).as_posix(), reel=reel,
-                           video_frame=frame, video_bytes=got.size, video_duration=round(got.duration, 3),
-                           video_width=got.width, video_height=got.height, video_orientation=got.orientation)
+                           video_frame=frame, video_bytes=got.size)
     elif reel:
         problems.append(located.problem(("reel",), "reel: true nhưng bài không có video", "thêm 'video: ten-tep.mp4' hoặc bỏ dòng reel"))
     elif frame is not None:

@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from bot.errors import BotError
+
 Path_ = tuple[Any, ...]
 # libyaml's parser when PyYAML has it (about 10× faster on a federation's thousand-unit file).
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -37,7 +39,7 @@ class Problem:
         return str(self).replace("\n    → cách sửa: ", " → cách sửa: ")
 
 
-class LoadError(Exception):
+class LoadError(BotError):
     """The campaign folder has problems; nothing was changed."""
 
     def __init__(self, problems: list[Problem]) -> None:

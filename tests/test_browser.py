@@ -120,7 +120,7 @@ def test_preview_in_chromium(browser: Any, serve: Any, sample: Path, tmp_path: P
     v = visit(browser, serve(out) + "index.html")
     page = v.page
     page.screenshot(path=str(tmp_path / "preview.png"))
-    page.screenshot(path=str(tmp_path / "preview-full.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "preview-full.png"), full_page=True, timeout=180_000)  # a tall page on a busy machine
     assert v.problems == []
 
     # the calendar shows the planned posts: one card per delivery, each in the grid too
@@ -179,7 +179,7 @@ def test_report_in_chromium(browser: Any, serve: Any, sample: Path, tmp_path: Pa
     v = visit(browser, serve(out) + "index.html")
     page = v.page
     page.screenshot(path=str(tmp_path / "report.png"))
-    page.screenshot(path=str(tmp_path / "report-full.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "report-full.png"), full_page=True, timeout=180_000)  # a tall page on a busy machine
     page.locator("#tien-do").screenshot(path=str(tmp_path / "report-charts.png"))
     assert v.problems == []
 
@@ -229,7 +229,7 @@ def test_problems_page_in_chromium(browser: Any, serve: Any, mini: Path, tmp_pat
     out = tmp_path / "preview"
     run(mini, "preview", "--out", str(out), code=1)
     v = visit(browser, serve(out) + "index.html", width=1000)
-    v.page.screenshot(path=str(tmp_path / "problems.png"), full_page=True)
+    v.page.screenshot(path=str(tmp_path / "problems.png"), full_page=True, timeout=180_000)  # a tall page on a busy machine
     assert v.problems == []
     rows = v.page.locator("tr.problem")
     assert rows.count() >= 1

@@ -154,7 +154,8 @@ def test_a_good_video_story_loads_and_a_replaced_file_is_a_new_version(mini: Pat
     _story_with(mini, clips["reel"], reel="true", video_frame="1.5")
     first = next(s for s in load_campaign(mini).stories if s.id == "video")
     assert first.attachments["video"] == "content/tep/clip.mp4" and first.attachments["reel"] is True
-    assert first.attachments["video_orientation"] == "vertical" and first.attachments["video_frame"] == 1.5
+    assert first.attachments["video_frame"] == 1.5 and first.attachments["video_bytes"] == clips["reel"].stat().st_size
+    assert set(first.attachments) == {"video", "reel", "video_frame", "video_bytes"}  # nothing the probe found
     shutil.copy(clips["good"], mini / "content" / "tep" / "clip.mp4")
     write(mini, "content/video.md", story("guide", video="tep/clip.mp4"))
     second = next(s for s in load_campaign(mini).stories if s.id == "video")
@@ -646,3 +647,34 @@ def test_zalo_processing_too_long_links_the_video_instead(zrig, clips: dict[str,
     ch.publish(replace(post, progress=progress))
     (art,) = zrig.fake.created_articles
     assert art.payload["type"] == "normal" and len(zalo_video.uploads(zrig.fake)) == 1
+
+
+def test_installing_ffmpeg_later_changes_no_story_image(sample: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ffprobe finds is not kept in the store: a story edited after ffmpeg is installed changes its text
+    version only, never its image (which would repost the video everywhere)."""
+    from sqlmodel import select
+
+    from bot.store import ContentItem, open_store
+    from bot.store.models import ContentVersion
+    from bot.store.sync import sync_campaign
+
+    vid = "huong-dan/video-gioi-thieu-chuong-trinh"
+    store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
+    try:
+        monkeypatch.setenv("CAMPAIGN_FFMPEG_DIR", str(tmp_path))
+        sync_campaign(load_campaign(sample), store)
+        with store.session() as s:
+            data = dict(s.exec(select(ContentItem).where(ContentItem.id == vid)).one().banner_data)
+        monkeypatch.delenv("CAMPAIGN_FFMPEG_DIR")
+        md = sample / "content" / f"{vid}.md"
+        md.write_text(md.read_text(encoding="utf-8") + "\nThêm một câu.\n", encoding="utf-8")
+        sync_campaign(load_campaign(sample), store)
+        with store.session() as s:
+            after = s.exec(select(ContentItem).where(ContentItem.id == vid)).one()
+            versions = s.exec(select(ContentVersion).where(ContentVersion.content_id == vid)).all()
+            assert after.banner_data == data and after.version == 2
+            assert versions[-1].changed == ["text"]
+    finally:
+        store.close()
+    assert "_video_unchecked" not in data and data["video"].endswith(".mp4")

@@ -18,6 +18,7 @@ from bot.alerts.kinds import SMTP_TIMEOUT
 from bot.alerts.recipients import (
     apprise_recipient,
 )
+from bot.errors import BotError
 from bot.store.models import (
     AlertMessage,
 )
@@ -29,7 +30,7 @@ logging.getLogger("apprise").setLevel(logging.WARNING)
 # --- transports -----------------------------------------------------------------------------
 
 
-class SendError(Exception):
+class SendError(BotError):
     def __init__(self, message: str, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent

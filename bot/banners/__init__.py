@@ -13,7 +13,8 @@ The package, by role (``docs/ARCHITECTURE.md`` tells how to add an element type)
 * :mod:`~bot.banners.elements` — one class per element type (how it validates, which data it reads, how it draws,
   what ``check`` warns about), registered in ``ELEMENT_TYPES``.
 * :mod:`~bot.banners.fonts` and :mod:`~bot.banners.layout` — Be Vietnam Pro and text fitting.
-* :mod:`~bot.banners.draw` — the canvas and the drawing primitives; :mod:`~bot.banners.render` — cached PNG files;
+* :mod:`~bot.banners.draw` — the drawing primitives; :mod:`~bot.banners.canvas` — a whole banner, element by element;
+  :mod:`~bot.banners.render` — cached PNG files;
   :mod:`~bot.banners.checks` — warnings for ``check`` and ``preview``.
 
 The names below are the public API. The schema's are imported at once; the renderer's on first use (PEP 562), so
@@ -40,15 +41,15 @@ from bot.banners.schema import (
 from bot.templating import parse_number
 
 if TYPE_CHECKING:  # the lazy names, for type checkers and readers
+    from bot.banners.canvas import draw_banner
     from bot.banners.checks import campaign_fit_warnings, fit_warnings
-    from bot.banners.draw import draw_banner
     from bot.banners.fonts import font_path, get_font, layout_engine_info, layout_engine_name
     from bot.banners.layout import TextLayout, keep_phrases, layout_text
     from bot.banners.render import PNG_OPTIONS, RENDERER_VERSION, banner_key, render_banner
 
 #: Public name → the module that defines it, imported on first use (these load Pillow).
 _LAZY = {
-    "draw_banner": "draw",
+    "draw_banner": "canvas",
     "font_path": "fonts",
     "get_font": "fonts",
     "layout_engine_info": "fonts",

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, Vali
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from bot import templating
+from bot.errors import BotError
 from bot.vn import nfc
 
 #: Below this nothing is legible; a text that does not fit even here is dropped with a warning.
@@ -22,7 +23,7 @@ SMALLEST_SIZE = 4
 WEIGHTS: dict[str, int] = {"regular": 400, "medium": 500, "semibold": 600, "bold": 700, "extrabold": 800}
 
 
-class BannerError(Exception):
+class BannerError(BotError):
     """A banner cannot be drawn (missing asset, unreadable image, a template expression that fails at render time)."""
 
 

@@ -100,7 +100,7 @@ def _check_kind(value: Any) -> str:
     """A kind in ``kinds:`` must be a story kind (a typo would silently leave that kind on the default template)."""
     from difflib import get_close_matches
 
-    from bot.load import KINDS
+    from bot.config import KINDS
 
     if isinstance(value, str) and value in KINDS:
         return value

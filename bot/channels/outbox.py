@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bot.channels import (
+from bot.channels.base import (
     ChannelCheck,
     ChannelContext,
     EngagementReading,

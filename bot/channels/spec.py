@@ -60,8 +60,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from bot.errors import BotError
+
 if TYPE_CHECKING:
-    from bot.channels import Channel, ChannelContext, ChannelError
+    from bot.channels.base import Channel, ChannelContext, ChannelError
 
 # Variables that are secret whatever the platforms: the key that encrypts stored tokens.
 COMMON_SECRETS: tuple[str, ...] = ("CAMPAIGN_SECRET_KEY",)
@@ -188,7 +190,7 @@ class PlatformSpec:
         return rule.rest if rule is not None else None
 
 
-class UnknownPlatform(KeyError):
+class UnknownPlatform(BotError, KeyError):
     """``platform:`` names a platform nobody registered."""
 
     def __init__(self, name: str) -> None:

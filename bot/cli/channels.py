@@ -39,7 +39,7 @@ DETAIL_LABELS = {
 @click.pass_obj
 def channels(obj: Ctx, as_json: bool, release: tuple[str, ...], offline: bool) -> None:
     """Kiểm tra token từng kênh (Trang nào, quyền gì, hết hạn khi nào) và các kênh bị tạm giữ."""
-    from bot.channels import ChannelContext, open_channel
+    from bot.channels import ChannelContext
     from bot.files import env_warning
     from bot.store.sync import sync_campaign
 
@@ -52,49 +52,36 @@ def channels(obj: Ctx, as_json: bool, release: tuple[str, ...], offline: bool) -
             raise click.BadParameter(f"không có kênh '{unknown[0]}' (dạng: <mã đơn vị>/<{'|'.join(spec.names())}>)")
         for cid in release:
             click.echo(f"Đã mở lại kênh {cid}.")
-    rows = channel_admin.active_channels(obj.store)
     ctx = ChannelContext(obj.workspace, obj.store, obj.env, obj.campaign)
-    out = []
     now = utcnow()
-    for row in rows:
-        st = row.state
-        entry: dict[str, Any] = {"channel": row.id, "platform": row.platform, "account_id": row.account_id,
-                                 "token_env": row.token_env, "held": bool(st and st.status == "held"),
-                                 "describe": spec.describe(row.channel, obj.env)}  # the token masked
-        if st and st.status == "held":
-            entry.update(reason=st.reason, fix=st.fix, held_at=st.held_at)
-        if channel_admin.paused(st, now):
-            entry.update(paused_until=st.paused_until, pause_reason=st.pause_reason)
-        if not offline:
-            channel = open_channel(row.channel, ctx)
-            try:
-                result = channel.check()
-            finally:
-                channel.close()
-            entry.update(ok=result.ok, mode=channel.platform, account_name=result.account_name,
-                         details=result.details, problem=result.problem, fix=entry.get("fix") or result.fix)
-        out.append(entry)
+    out = [channel_admin.check_channel(row, ctx, obj.env, now, offline=offline)
+           for row in channel_admin.active_channels(obj.store)]
     if as_json:
         emit_json(out)
         return
     for e in out:
-        mark = "⚠" if e["held"] or e.get("ok") is False else "✓"
-        line = f"{mark} {e['channel']:<32} {e.get('mode', e['platform']):<9}"
-        if e.get("account_name"):
-            line += f" {e['account_name']}"
-        click.echo(line)
-        for key, value in (e.get("details") or {}).items():
-            if value not in (None, "", [], {}):
-                shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
-                click.echo(f"    {DETAIL_LABELS.get(key, key)}: {yes_no(shown)}")
-        if e["held"]:
-            click.secho(f"    TẠM GIỮ từ {ngay_gio(e.get('held_at'), obj.campaign.tz)}: {e.get('reason')}", fg="yellow")
-        elif e.get("problem"):
-            click.echo(f"    {e['problem']}")
-        if e.get("fix") and (e["held"] or e.get("ok") is False):
-            click.echo(f"    → cách sửa: {e['fix']}")
-        if e.get("paused_until"):
-            click.echo(f"    tạm dừng đến {ngay_gio(e['paused_until'], obj.campaign.tz)}: {e.get('pause_reason')}")
+        print_channel(e, obj.campaign.tz)
 
+
+def print_channel(e: dict[str, Any], tz: Any) -> None:
+    """One channel for people: the account, the token's details, a hold or a pause, and the fix."""
+    mark = "⚠" if e["held"] or e.get("ok") is False else "✓"
+    line = f"{mark} {e['channel']:<32} {e.get('mode', e['platform']):<9}"
+    if e.get("account_name"):
+        line += f" {e['account_name']}"
+    click.echo(line)
+    click.echo(f"    {e['describe']}")
+    for key, value in (e.get("details") or {}).items():
+        if value not in (None, "", [], {}):
+            shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
+            click.echo(f"    {DETAIL_LABELS.get(key, key)}: {yes_no(shown)}")
+    if e["held"]:
+        click.secho(f"    TẠM GIỮ từ {ngay_gio(e.get('held_at'), tz)}: {e.get('reason')}", fg="yellow")
+    elif e.get("problem"):
+        click.echo(f"    {e['problem']}")
+    if e.get("fix") and (e["held"] or e.get("ok") is False):
+        click.echo(f"    → cách sửa: {e['fix']}")
+    if e.get("paused_until"):
+        click.echo(f"    tạm dừng đến {ngay_gio(e['paused_until'], tz)}: {e.get('pause_reason')}")
 
 commands = [channels]

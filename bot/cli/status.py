@@ -88,6 +88,12 @@ def print_milestones(data: dict[str, Any], tz: Any = None, *, per_rule: int = 10
         if hidden > 0:
             click.echo(f"    … và {so(hidden)} đơn vị khác (xem `campaign-bot status --json`)")
 
+    _print_lagging(data, tz)
+    _print_imports(data, tz)
+
+
+def _print_lagging(data: dict[str, Any], tz: Any) -> None:
+    """Units behind their target per level, and those with no post for two weeks."""
     lag = data["lagging"]
     if lag["behind"]:
         click.echo("")
@@ -116,6 +122,10 @@ def print_milestones(data: dict[str, Any], tz: Any = None, *, per_rule: int = 10
             click.echo(f"  • {e['name']} — {when}")
     else:
         click.echo(f"Mọi đơn vị có kênh đều đã đăng bài trong {lag['quiet_days']} ngày qua.")
+
+
+def _print_imports(data: dict[str, Any], tz: Any) -> None:
+    """The latest import of each metric file or URL, with its first problems."""
     if data["imports"]:
         click.echo("")
         click.secho("SỐ LIỆU NHẬP GẦN NHẤT", bold=True)

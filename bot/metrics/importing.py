@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from bot import bounds
+from bot.errors import BotError
 from bot.load import Campaign, MetricConfig
 from bot.metrics.values import (
     STATUS_HELD,
@@ -547,7 +548,7 @@ def check_files(campaign: Campaign, paths: list[Path], now: datetime | None = No
     return out
 
 
-class FetchError(Exception):
+class FetchError(BotError):
     """The metric URL could not be read (the message is Vietnamese, without secrets)."""
 
 

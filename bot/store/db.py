@@ -24,6 +24,7 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
+from bot.errors import BotError
 from bot.store.models import AuditLog
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -74,7 +75,7 @@ def _private_files(db: Path) -> None:
             pass
 
 
-class StoreError(Exception):
+class StoreError(BotError):
     """The store cannot be opened. The message is Vietnamese, names the fix and never the password."""
 
 

@@ -107,7 +107,8 @@ def sync_session(s: Session, campaign: Campaign, actor: str = "bot") -> SyncResu
         row.image = story.images[0] if story.images else None
         row.images = list(story.images)
         row.body, row.source, row.content_hash = story.body, story.source, story.content_hash
-        row.banner_data = {**({"summary": f.summary} if f.summary else {}), **story.attachments}  # issue 18
+        row.banner_data = {**({"summary": f.summary} if f.summary else {}),  # issue 18: video, document, link
+                           **{k: v for k, v in story.attachments.items() if not k.startswith("_")}}
         row.active, row.updated_at = True, now
         record_version(s, row, campaign, now, withdrawn=f.withdrawn)  # issue 16: every version's hashes
         s.add(row)

@@ -76,10 +76,7 @@ def users_group() -> None:
 def users_add(obj: Any, name: str, unit_id: str, role: str, display_name: str | None, password_stdin: bool,
               generate: bool) -> None:
     """Thêm một cán bộ duyệt bài."""
-    from sqlmodel import select
-
-    from bot.store.intake import StaffUser
-    from bot.web.security import generate_password, hash_password, normalize_name, password_problem
+    from bot.web.security import add_user, generate_password, normalize_name, password_problem
 
     key = normalize_name(name)
     if not key or len(key) > 100 or any(c.isspace() for c in key):
@@ -102,12 +99,10 @@ def users_add(obj: Any, name: str, unit_id: str, role: str, display_name: str | 
     if (problem := password_problem(password)) is not None:
         click.secho(f"✗ {problem}.", fg="red", err=True)
         sys.exit(2)
-    with obj.store.session() as s:
-        if s.exec(select(StaffUser).where(StaffUser.name == key)).first() is not None:
-            click.secho(f"✗ Đã có tài khoản '{key}'.", fg="red", err=True)
-            sys.exit(2)
-        s.add(StaffUser(name=key, display_name=nfc(display_name or name)[:200], unit_id=unit_id, role=role,
-                        password_hash=hash_password(password)))
+    if not add_user(obj.store, name=key, display_name=nfc(display_name or name)[:200], unit_id=unit_id, role=role,
+                    password=password):
+        click.secho(f"✗ Đã có tài khoản '{key}'.", fg="red", err=True)
+        sys.exit(2)
     obj.store.audit("intake.user_add", key, actor="cli", unit=unit_id, role=role)
     click.secho(f"✓ Đã thêm {key} ({role}, đơn vị {unit_id}).", fg="green")
     if shown:
@@ -118,12 +113,9 @@ def users_add(obj: Any, name: str, unit_id: str, role: str, display_name: str | 
 @click.pass_obj
 def users_list(obj: Any) -> None:
     """Danh sách cán bộ duyệt bài."""
-    from sqlmodel import select
+    from bot.web.security import list_users
 
-    from bot.store.intake import StaffUser
-
-    with obj.store.session() as s:
-        users = list(s.exec(select(StaffUser).order_by(StaffUser.name)).all())
+    users = list_users(obj.store)
     if not users:
         click.echo("Chưa có tài khoản nào. Thêm bằng: campaign-bot users add TÊN --unit MÃ_ĐƠN_VỊ")
     for u in users:

@@ -153,9 +153,12 @@ def run_pass(cfg: Any, now: datetime | None = None) -> int:
 
 
 def notice_loop(cfg: Any, stop: threading.Event, every: float = 60.0) -> None:
-    """`serve`'s own periodic task: a pass every minute until ``stop``."""
+    """`serve`'s own periodic task: a pass every minute until ``stop``, then the housekeeping."""
     while not stop.wait(float(cfg.env.get("CAMPAIGN_NOTICE_EVERY") or every)):
         try:
             run_pass(cfg)
+            from bot.web.housekeeping import prune
+
+            prune(cfg.store, cfg.intake_dir)
         except Exception as exc:  # noqa: BLE001 - the loop must outlive a store hiccup; the next pass retries
             log.warning("lượt gửi thông báo cho người gửi bài lỗi: %s", type(exc).__name__)

@@ -20,6 +20,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
+from bot.errors import BotError
 from bot.files import PRIVATE_MODE, atomic_write
 from bot.images import ImageProblem, inspect_bytes
 
@@ -42,7 +43,7 @@ class Photo:
     size: int
 
 
-class PhotoError(ValueError):
+class PhotoError(BotError, ValueError):
     """A photo is refused; the message is Vietnamese and says what to do."""
 
 

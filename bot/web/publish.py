@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from bot.content import load_story
+from bot.errors import BotError
 from bot.files import atomic_copy, atomic_write_text
 from bot.images import ImageProblem, check_image
 from bot.load import Campaign, LoadError, load_campaign
@@ -32,7 +33,7 @@ FOLDER = "tu-co-so"  # content/tu-co-so/: stories that came from the grassroots
 GIT_TIMEOUT = 30
 
 
-class PublishError(Exception):
+class PublishError(BotError):
     """The story cannot be written; the message is Vietnamese and names the field and the fix."""
 
 

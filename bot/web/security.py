@@ -125,6 +125,21 @@ def _verify(hashed: str, password: str) -> bool:
         return False
 
 
+def add_user(store: Store, *, name: str, display_name: str, unit_id: str, role: str, password: str) -> bool:
+    """A new staff account with the password's Argon2 hash; False when the name is taken."""
+    with store.session() as s:
+        if s.exec(select(StaffUser).where(StaffUser.name == name)).first() is not None:
+            return False
+        s.add(StaffUser(name=name, display_name=display_name, unit_id=unit_id, role=role,
+                        password_hash=hash_password(password)))
+    return True
+
+
+def list_users(store: Store) -> list[StaffUser]:
+    with store.session() as s:
+        return list(s.exec(select(StaffUser).order_by(StaffUser.name)).all())
+
+
 # --- CSRF ---------------------------------------------------------------------------------------
 
 

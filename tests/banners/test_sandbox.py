@@ -135,7 +135,8 @@ def test_validating_a_campaign_does_not_load_pillow_or_the_renderer() -> None:
         "    template = BannerTemplate.model_validate(yaml.safe_load(path.read_text(encoding='utf-8'))['banner'])\n"
         "    template_assets(template)\n"
         "assert 'PIL' not in sys.modules, 'validating templates loaded Pillow'\n"
-        "renderer = [m for m in ('bot.banners.draw', 'bot.banners.fonts', 'bot.banners.layout', 'bot.banners.render')\n"
+        "renderer = [m for m in ('bot.banners.draw', 'bot.banners.canvas', 'bot.banners.fonts', 'bot.banners.layout',\n"
+        "                      'bot.banners.render')\n"
         "            if m in sys.modules]\n"
         "assert not renderer, renderer\n"
     )

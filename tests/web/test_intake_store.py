@@ -80,3 +80,30 @@ def test_published_notice_waits_for_a_sent_delivery_and_goes_once(any_store: Sto
     assert sent == ["GY-TEST001:published"]
     with any_store.session() as s:
         assert s.exec(select(SubmitterNotice)).one().state == "sent"
+
+
+def test_housekeeping_forgets_what_is_no_longer_needed(any_store: Store, tmp_path: Path) -> None:
+    from bot.store.intake import LoginAttempt, SubmissionPhoto
+    from bot.web.housekeeping import prune
+
+    now = utcnow()
+    old = now - timedelta(days=40)
+    folder = tmp_path / "intake"
+    folder.mkdir()
+    with any_store.session() as s:
+        s.add(WebhookEvent(key="msg:old", received_at=old))
+        s.add(WebhookEvent(key="msg:new", received_at=now))
+        s.add(LoginAttempt(name="a", client="c", at=old))
+        for state, ref in (("approved", "GY-A"), ("rejected", "GY-R"), ("draft", "GY-D"), ("new", "GY-N")):
+            sub = Submission(ref=ref, state=state, updated_at=old, created_at=old)
+            s.add(sub)
+            s.flush()
+            name = f"{sub.id:032x}.jpg"
+            (folder / name).write_bytes(b"x")
+            s.add(SubmissionPhoto(submission_id=sub.id, stored_name=name))
+    assert prune(any_store, folder, now) == {"events": 1, "attempts": 1, "photos": 3, "drafts": 1}
+    with any_store.session() as s:
+        assert {x.ref for x in s.exec(select(Submission)).all()} == {"GY-A", "GY-R", "GY-N"}
+        assert len(s.exec(select(SubmissionPhoto)).all()) == 1  # the one still waiting for a reviewer
+        assert [e.key for e in s.exec(select(WebhookEvent)).all()] == ["msg:new"]
+    assert len(list(folder.iterdir())) == 1

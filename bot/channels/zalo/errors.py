@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.channels import ChannelError, HoldChannel, Rejected, RetryLater
+from bot.errors import BotError
 
 OPENAPI_DEFAULT = "https://openapi.zalo.me"
 OAUTH_DEFAULT = "https://oauth.zaloapp.com"
@@ -67,7 +68,7 @@ _REAUTHORIZE = (
 # Error classification (the envelope: HTTP 200 with a negative `error`)
 
 
-class ZaloApiError(Exception):
+class ZaloApiError(BotError):
     """An error envelope from the Open API. ``message`` is the platform's text (never holds a token)."""
 
     def __init__(self, code: int, message: str, path: str) -> None:
