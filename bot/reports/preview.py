@@ -252,7 +252,7 @@ def simulate(campaign: Campaign, store: Store, start: datetime, end: datetime) -
     (bot.milestones.step_in_session) then the tick's own planner (bot.plan.plan), at each moment."""
     sim = Simulation([], [], [], {}, {}, {})
     tree = Tree(campaign)
-    with Session(store.engine, expire_on_commit=False) as s:
+    with Session(store.engine, expire_on_commit=False) as s:  # on the engine: the planner caches per engine
         try:
             sync_session(s, campaign, actor="preview")
             s.flush()

@@ -461,7 +461,7 @@ def build_report(
     depths = _depths(campaign)
     order = _tree_order(campaign)
     stats = {u.id: UnitStat(u, depths[u.id], [ch.platform for ch in u.channels]) for u in order}
-    with Session(store.engine, expire_on_commit=False) as s:  # read only: nothing is written
+    with rq.lean_session(store.engine, expire_on_commit=False) as s:  # read only: nothing is written
         own: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
         readings = rq.readings(s, metric, now)
         activity = [a for a in (rq.latest_activity(s), rq.latest_firing(s),

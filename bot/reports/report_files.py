@@ -8,8 +8,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session
-
 from bot.reports import atomic_write_text, copy_static, environment, kind_label, level_label, platform_label
 from bot.reports import report_queries as rq
 from bot.reports.exports import XLSX_NAME, Pct, Table, write_xlsx
@@ -25,7 +23,7 @@ def _streamed(r: ReportData, query: Callable[..., Iterator[dict[str, Any]]], mak
         if r.store is None or r.period is None:
             yield from shown
             return
-        with Session(r.store.engine) as s:
+        with rq.lean_session(r.store.engine) as s:
             for row in query(s, r.period.start, r.period.end):
                 yield make(row)
     return rows

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,34 @@ def _in_period(start: datetime, end: datetime) -> Any:
 def _held() -> Any:
     """The delivery is open on a channel that a person must release (its posts wait)."""
     return and_(col(Delivery.state).in_(DeliveryState.OPEN), ChannelState.status == "held")
+
+
+@contextmanager
+def lean_session(engine: Any, **options: Any) -> Iterator[Session]:
+    """A session for one pass over the history (the report) on a connection of its own.
+
+    Such a pass gains nothing from the store's large SQLite page cache and memory map (bot.store.db sets
+    them for the planner's repeated reads): on this connection they are 2 MiB and none while the session
+    reads, so its memory does not grow with the file, and put back before the connection returns to the
+    pool. The session owns its transaction. (Not for the preview: the planner it runs keeps a cache per
+    engine and wants a session bound to the engine.) PostgreSQL keeps its pages in the server: nothing to change there."""
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+            mmap = conn.exec_driver_sql("PRAGMA mmap_size").scalar()
+            conn.exec_driver_sql("PRAGMA cache_size=-2048")
+            conn.exec_driver_sql("PRAGMA mmap_size=0")
+        conn.commit()  # no transaction left open: the session begins (and ends) its own
+        try:
+            with Session(bind=conn, **options) as s:
+                yield s
+        finally:
+            if sqlite:
+                conn.rollback()
+                conn.exec_driver_sql(f"PRAGMA cache_size={int(cache or -2000)}")
+                conn.exec_driver_sql(f"PRAGMA mmap_size={int(mmap or 0)}")
+                conn.commit()
 
 
 def _stream(s: Session, query: Any) -> Iterator[Any]:
