@@ -32,10 +32,10 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import selectors
 import socket
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -93,60 +93,48 @@ def serve_fake(conn: Any, pages: list[str], latency: float) -> None:
 def serve_relay(conn: Any, target_port: int) -> None:
     """A TCP relay to PostgreSQL that counts round trips: a client message after a server answer.
 
-    Runs in its own process (its CPU is nobody's figure). Answers 'count' with the total so far."""
+    Runs in its own process (its CPU is nobody's figure), one thread per direction of each connection,
+    so a slow reader on one connection never stalls another. Answers 'count' with the total so far."""
     listener = socket.create_server(("127.0.0.1", 0), backlog=128)
-    listener.setblocking(False)
-    sel = selectors.DefaultSelector()
-    sel.register(listener, selectors.EVENT_READ, None)
-    sel.register(conn.fileno(), selectors.EVENT_READ, "pipe")
     conn.send(listener.getsockname()[1])
-    peer: dict[socket.socket, socket.socket] = {}
-    client_side: set[socket.socket] = set()
-    last_from_client: dict[socket.socket, bool] = {}  # keyed by the client socket
-    turns = 0
+    lock = threading.Lock()
+    turns = [0]
+
+    def pump(src: socket.socket, dst: socket.socket, spoke: list[bool], from_client: bool) -> None:
+        try:
+            while data := src.recv(1 << 16):
+                with lock:
+                    if from_client and not spoke[0]:
+                        turns[0] += 1
+                    spoke[0] = from_client
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s_ in (src, dst):
+                try:
+                    s_.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def accept() -> None:
+        while True:
+            client, _ = listener.accept()
+            server = socket.create_connection(("127.0.0.1", target_port))
+            for s_ in (client, server):
+                s_.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            spoke = [False]  # the last bytes on this connection came from the client
+            threading.Thread(target=pump, args=(client, server, spoke, True), daemon=True).start()
+            threading.Thread(target=pump, args=(server, client, spoke, False), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
     while True:
-        for key, _ in sel.select():
-            if key.data == "pipe":
-                cmd = conn.recv()
-                if cmd == "count":
-                    conn.send(turns)
-                    continue
-                conn.send(True)
-                return
-            sock = key.fileobj
-            if sock is listener:
-                client, _ = listener.accept()
-                server = socket.create_connection(("127.0.0.1", target_port))
-                for s_ in (client, server):
-                    s_.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                peer[client], peer[server] = server, client
-                client_side.add(client)
-                last_from_client[client] = False
-                sel.register(client, selectors.EVENT_READ, "sock")
-                sel.register(server, selectors.EVENT_READ, "sock")
-                continue
-            assert isinstance(sock, socket.socket)
-            try:
-                data = sock.recv(1 << 16)
-            except OSError:
-                data = b""
-            other = peer.get(sock)
-            if not data or other is None:
-                for s_ in (sock, other):
-                    if s_ is not None and s_ in peer:
-                        sel.unregister(s_)
-                        s_.close()
-                        peer.pop(s_, None)
-                        client_side.discard(s_)
-                continue
-            client = sock if sock in client_side else other
-            if sock in client_side:
-                if not last_from_client[client]:
-                    turns += 1
-                last_from_client[client] = True
-            else:
-                last_from_client[client] = False
-            other.sendall(data)
+        if conn.recv() == "count":
+            with lock:
+                conn.send(turns[0])
+            continue
+        conn.send(True)
+        return
 
 
 def cpu_seconds(pid: int) -> float:

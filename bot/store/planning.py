@@ -200,7 +200,18 @@ def insert_deliveries(s: Session, shared: dict[str, Any], rows: list[tuple[str, 
     for k in names:
         processor = D.c[k].type._cached_bind_processor(dialect)
         fixed.append(processor(shared[k]) if processor else shared[k])
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    if dialect.name == "postgresql":
+        # One statement whatever the number of rows: the varying columns as five arrays (unnest),
+        # the shared ones once. A VALUES list of 1,000 rows × 15 parameters took PostgreSQL a second to plan.
+        casts = [f"CAST(%s AS {D.c[k].type.compile(dialect=dialect)})" for k in names]
+        sql = (f"INSERT INTO delivery ({', '.join((*VARYING, *names))}) "
+               f"SELECT u.c, u.ch, u.un, u.pl, u.pr, {', '.join(casts)} FROM unnest(CAST(%s AS varchar[]), "
+               "CAST(%s AS varchar[]), CAST(%s AS varchar[]), CAST(%s AS varchar[]), CAST(%s AS integer[])) "
+               f"AS u(c, ch, un, pl, pr) ON CONFLICT (content_id, channel_id) DO NOTHING {RETURNED}")
+        columns = [list(col) for col in zip(*rows, strict=True)]
+        result = conn.exec_driver_sql(sql, (*fixed, *columns))
+        return [(r[0], r[1], r[2]) for r in result]
+    mark = "?"
     one = "(" + ", ".join([mark] * (len(VARYING) + len(names))) + ")"
     head = f"INSERT INTO delivery ({', '.join((*VARYING, *names))}) VALUES "
     tail = f" ON CONFLICT (content_id, channel_id) DO NOTHING {RETURNED}"

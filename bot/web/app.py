@@ -39,7 +39,7 @@ from bot.secretbox import SecretBox
 from bot.store import Store, utcnow
 from bot.store.intake import StaffUser, Submission, SubmissionPhoto, SubmissionState, SubmitterNotice
 from bot.vn import nfc, ngay_gio, so
-from bot.web import security
+from bot.web import dashboard_pages, security
 from bot.web.forms import (
     AUDIENCES,
     BODY_MAX,
@@ -117,6 +117,7 @@ def create_app(cfg: WebConfig) -> Starlette:
     submit_limiter = security.RateLimiter(*cfg.submit_rate)
     tz = cfg.campaign().tz
     jinja.filters["ngay_gio"] = lambda v: ngay_gio(v, tz) if v else ""
+    jinja.filters.update(dashboard_pages.template_filters())
 
     def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         ctx.setdefault("user", getattr(request.state, "user", None))
@@ -544,6 +545,7 @@ def create_app(cfg: WebConfig) -> Starlette:
         Route("/review/{sub_id:int}", review_post, methods=["POST"]),
         Route("/review/photo/{photo_id:int}", photo),
         Route("/dashboard", dashboard),
+        *dashboard_pages.routes(cfg, staff, page, subtree),
         Route("/webhooks/zalo", zalo_webhook, methods=["POST"]),
         Route("/healthz", health),
         Route("/favicon.ico", favicon),

@@ -1,4 +1,8 @@
-"""video and document uploads (issue 18)
+"""video and document uploads (issue 18): no table needed
+
+A video upload's session and a video's id are kept in the delivery's progress, and a document's
+hash and size in the item's banner_data, so this revision changes nothing; it stays so that the
+revision numbers reserved for the issues keep their meaning.
 
 Revision ID: 0009
 Revises: 0008
