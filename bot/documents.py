@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import BotError
+from bot.files import StampMemo
 from bot.vn import nfc, so
 
 DOCUMENT_BYTES_MAX = 50_000_000  # a guide of a few hundred pages with photos; Zalo and staff phones download it
@@ -51,8 +52,8 @@ class DocumentError(BotError):
         self.problem = problem
 
 
-_CHECKED: dict[tuple[str, int, int], DocumentInfo | DocumentProblem] = {}
-_LOCK = threading.Lock()
+_CHECKED: StampMemo[DocumentInfo | DocumentProblem] = StampMemo(lambda exc: DocumentProblem(
+    f"không đọc được tài liệu ({exc.strerror or type(exc).__name__})", "kiểm tra tên và quyền đọc tệp"))
 # PDFium is not thread-safe (pypdfium2's documentation): one document open at a time in this process.
 _PDFIUM = threading.Lock()
 _FIX = "xuất lại tài liệu thành PDF (trong Word: Tệp → Lưu thành → PDF) và ghi đúng đường dẫn"
@@ -60,20 +61,7 @@ _FIX = "xuất lại tài liệu thành PDF (trong Word: Tệp → Lưu thành �
 
 def check_document(path: Path) -> DocumentInfo | DocumentProblem:
     """What the PDF is, or why it cannot be published. Remembered per (path, size, mtime)."""
-    try:
-        st = path.stat()
-    except OSError as exc:
-        return DocumentProblem(f"không đọc được tài liệu ({exc.strerror or type(exc).__name__})", "kiểm tra tên và quyền đọc tệp")
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    with _LOCK:
-        known = _CHECKED.get(key)
-    if known is None:
-        known = _check(path, st.st_size)
-        with _LOCK:
-            if len(_CHECKED) > 10_000:
-                _CHECKED.clear()
-            _CHECKED[key] = known
-    return known
+    return _CHECKED.get(path, _check)
 
 
 def _check(path: Path, size: int) -> DocumentInfo | DocumentProblem:

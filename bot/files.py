@@ -13,10 +13,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from bot.errors import BotError
+
+T = TypeVar("T")
 
 FILE_MODE = 0o644  # pages, images, outbox records: readable by the web server, like their folders
 PRIVATE_MODE = 0o600
@@ -29,6 +34,39 @@ class UnsafePath(BotError, OSError):
     """A write or delete would leave the folder it belongs to (a symlink pointing elsewhere).
 
     The message is Vietnamese and names the path and the fix."""
+
+
+class StampMemo(Generic[T]):
+    """What a slow check (decoding a photo, opening a PDF, probing a video) found about a file,
+    remembered per (path, size, mtime) and any ``extra`` key: ``run`` loads the folder every minute,
+    and each file is checked once, not every minute. Bounded: past ``limit`` entries it starts afresh.
+    A result for which ``keep`` is false is not remembered (say, "ffmpeg is missing": it may be
+    installed while ``run`` goes on)."""
+
+    def __init__(self, unreadable: Callable[[OSError], T], *, limit: int = 10_000,
+                 keep: Callable[[T], bool] | None = None) -> None:
+        self.unreadable = unreadable
+        self.limit = limit
+        self.keep = keep
+        self._seen: dict[tuple[Hashable, ...], T] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, check: Callable[[Path, int], T], *extra: Hashable) -> T:
+        try:
+            st = path.stat()
+        except OSError as exc:
+            return self.unreadable(exc)
+        key = (str(path), st.st_size, st.st_mtime_ns, *extra)
+        with self._lock:
+            known = self._seen.get(key)
+        if known is None:
+            known = check(path, st.st_size)
+            if self.keep is None or self.keep(known):
+                with self._lock:
+                    if len(self._seen) >= self.limit:
+                        self._seen.clear()
+                    self._seen[key] = known
+        return known
 
 
 def inside(path: Path, root: Path) -> bool:

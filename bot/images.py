@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 
 from bot import bounds
-from bot.files import atomic_write
+from bot.files import StampMemo, atomic_write
 from bot.vn import so
 
 
@@ -55,7 +55,8 @@ class ImageInfo:
     size: int
 
 
-_CHECKED: dict[tuple[str, int, int], ImageInfo | ImageProblem] = {}
+_CHECKED: StampMemo[ImageInfo | ImageProblem] = StampMemo(
+    lambda exc: ImageProblem(f"không đọc được ảnh ({exc.strerror or type(exc).__name__})", "kiểm tra tên và quyền đọc tệp"))
 _LOCK = threading.Lock()
 _FIX = "dùng ảnh JPG, PNG hoặc WebP mở được bằng trình xem ảnh"
 
@@ -63,20 +64,7 @@ _FIX = "dùng ảnh JPG, PNG hoặc WebP mở được bằng trình xem ảnh"
 def check_image(path: Path) -> ImageInfo | ImageProblem:
     """What the image really is, or why it cannot be used. Remembered per (path, size, mtime),
     so ``run`` (which reloads the folder every minute) decodes each image once."""
-    try:
-        st = path.stat()
-    except OSError as exc:
-        return ImageProblem(f"không đọc được ảnh ({exc.strerror or type(exc).__name__})", "kiểm tra tên và quyền đọc tệp")
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    with _LOCK:
-        known = _CHECKED.get(key)
-    if known is None:
-        known = _check(path, st.st_size)
-        with _LOCK:
-            if len(_CHECKED) > 10_000:
-                _CHECKED.clear()
-            _CHECKED[key] = known
-    return known
+    return _CHECKED.get(path, _check)
 
 
 def _check(path: Path, size: int) -> ImageInfo | ImageProblem:

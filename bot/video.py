@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import BotError
+from bot.files import StampMemo
 from bot.vn import so
 
 FFPROBE_TIMEOUT = 20.0  # seconds; a probe of a sane file takes well under one
@@ -109,8 +110,10 @@ class VideoInfo:
         return "horizontal" if self.aspect > 1 else "vertical"
 
 
-_CHECKED: dict[tuple[str, int, int, bool], VideoInfo | VideoProblem] = {}
-_LOCK = threading.Lock()
+# Not remembered: "ffmpeg is missing" (it may be installed while `run` goes on).
+_CHECKED: StampMemo[VideoInfo | VideoProblem] = StampMemo(
+    lambda exc: VideoProblem(f"không đọc được video ({exc.strerror or type(exc).__name__})", "kiểm tra tên và quyền đọc tệp"),
+    keep=lambda found: not (isinstance(found, VideoProblem) and found.unchecked))
 
 
 def tool(name: str) -> str | None:
@@ -149,23 +152,13 @@ def _run_bounded(cmd: list[str], timeout: float, limit: int) -> tuple[int | None
 def check_video(path: Path, *, reel: bool = False) -> VideoInfo | VideoProblem:
     """What the video is, or why it cannot be published (as a Reel when ``reel``). Remembered per
     (path, size, mtime), so ``run`` (which reloads the folder every minute) probes each file once."""
-    try:
-        st = path.stat()
-    except OSError as exc:
-        return VideoProblem(f"không đọc được video ({exc.strerror or type(exc).__name__})", "kiểm tra tên và quyền đọc tệp")
-    key = (str(path), st.st_size, st.st_mtime_ns, reel)
-    with _LOCK:
-        known = _CHECKED.get(key)
-    if known is None:
-        known = probe(path, st.st_size)
-        if isinstance(known, VideoInfo):
-            known = video_problem(known) or (reel_problem(known) if reel else None) or known
-        if isinstance(known, VideoProblem) and known.unchecked:
-            return known  # not remembered: ffmpeg may be installed while `run` goes on
-        with _LOCK:
-            if len(_CHECKED) > 10_000:
-                _CHECKED.clear()
-            _CHECKED[key] = known
+    return _CHECKED.get(path, lambda p, size: _judge(p, size, reel), reel)
+
+
+def _judge(path: Path, size: int, reel: bool) -> VideoInfo | VideoProblem:
+    known = probe(path, size)
+    if isinstance(known, VideoInfo):
+        known = video_problem(known) or (reel_problem(known) if reel else None) or known
     return known
 
 
