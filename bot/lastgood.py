@@ -89,7 +89,7 @@ def campaign_assets(campaign: Campaign) -> list[str]:
         assets.extend(story.images)
         assets.extend(v for k in ("video", "document") if (v := story.attachments.get(k)))  # issue 18
     try:
-        from bot.banners import template_assets
+        from bot.banners.schema import template_assets
     except ImportError:  # pragma: no cover
         return sorted(set(assets))
     for tpl in campaign.banners.values():

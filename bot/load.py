@@ -248,7 +248,7 @@ def _read_banners(files: Files, workspace: Path, memo: Reloader, scan: Scan) -> 
     paths = scan.under(workspace, "banners", ".yaml", recursive=False)
     if not paths:
         return
-    from bot.banners import BannerTemplate, template_assets
+    from bot.banners.schema import BannerTemplate, template_assets
 
     vocab = model_fields_vocabulary(BannerTemplate)
     where: dict[str, Located] = {}

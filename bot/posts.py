@@ -134,7 +134,7 @@ def wants_banner(content: ContentItem, campaign: Campaign) -> bool:
     tid = banner_id(content, campaign)
     if tid is None:
         return False
-    from bot.banners import uses_photo
+    from bot.banners.schema import uses_photo
 
     return uses_photo(campaign.banners[tid])
 
@@ -145,7 +145,7 @@ def render_banner_for(
     tid = banner_id(content, campaign)
     if tid is None:
         return None
-    from bot.banners import render_banner
+    from bot.banners.render import render_banner
 
     return render_banner(
         campaign.banners[tid],

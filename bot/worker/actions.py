@@ -10,21 +10,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.channels import Channel, HoldChannel, Published, Rejected, RetryLater
 from bot.channels.outbox import OutboxChannel
 from bot.posts import build_post, images_for
 from bot.store import deliveries as queue
 from bot.store.models import DeliveryState
-from bot.worker.policy import log, post_progress, scrub
+from bot.worker.policy import WorkerState, log, post_progress, scrub
 from bot.worker.publish import retry
 
-if TYPE_CHECKING:
-    from bot.worker.runner import Worker
 
-
-def channel_for(w: Worker, a: Any) -> Channel:
+def channel_for(w: WorkerState, a: Any) -> Channel:
     """The channel that holds the post: the outbox for an outbox post, whatever the token says now."""
     if a.target_post_id.startswith("outbox:") and not w.force_outbox:
         row = w._row(a.channel_id)
@@ -33,7 +30,7 @@ def channel_for(w: Worker, a: Any) -> Channel:
     return w.channel(a.channel_id)
 
 
-def act(w: Worker, a: Any) -> str:
+def act(w: WorkerState, a: Any) -> str:
     """Take one claimed edit, repost or removal as far as it can go now; returns the outcome's name.
 
     The same rules as :meth:`deliver`: the action is in ``sending`` under this worker's lease; an
@@ -139,7 +136,7 @@ def act(w: Worker, a: Any) -> str:
         return retry(w, a, attempts, failure, unsure=True)  # type: ignore[arg-type]
 
 
-def removed_step(w: Worker, a: Any, d: Any, progress: dict[str, Any]) -> bool:
+def removed_step(w: WorkerState, a: Any, d: Any, progress: dict[str, Any]) -> bool:
     """A repost's first step is done: record it (fenced) before the new post goes, in one transaction."""
     extra = {**(a.extra or {}), "progress": progress}
     if not queue.record_removed_step(w.store, w.owner, a, w.clock.now(), extra):
@@ -148,7 +145,7 @@ def removed_step(w: Worker, a: Any, d: Any, progress: dict[str, Any]) -> bool:
     return True
 
 
-def acted(w: Worker, a: Any, d: Any, content: Any, *, published: Published | None = None,
+def acted(w: WorkerState, a: Any, d: Any, content: Any, *, published: Published | None = None,
            note: str | None = None) -> str:
     """The action is done: record it and what the post now is, in one fenced transaction."""
     now = w.clock.now()

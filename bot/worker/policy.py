@@ -6,13 +6,20 @@ import logging
 import os
 import random
 import socket
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.channels import spec
 from bot.store.deliveries import SETTLING
+
+if TYPE_CHECKING:
+    from bot.channels import Channel, ChannelContext, HoldChannel
+    from bot.clock import Clock
+    from bot.load import Campaign
+    from bot.store.db import Store
 
 log = logging.getLogger("bot.worker")
 
@@ -77,3 +84,34 @@ class WorkerReport:
         self.outcomes.update(other.outcomes)
         self.held.update(other.held)
         self.engagement_read += other.engagement_read
+
+
+class WorkerState(Protocol):
+    """What the steps (bot.worker.publish, .actions, .upkeep) use of the :class:`~bot.worker.runner.Worker`
+    that runs them. Declared here, below them all, so that the steps need not import the runner that
+    imports them (no import circle, not even one for type hints)."""
+
+    campaign: Campaign
+    store: Store
+    env: dict[str, str]
+    owner: str
+    clock: Clock
+    ctx: ChannelContext
+    rows: dict[str, Any]
+    secrets: list[str]
+    metrics: dict[str, dict[str, float]] | None
+    force_outbox: bool
+    backoff_base: float
+    settle: float
+    _lock: threading.Lock
+    _acting: set[int]
+
+    def _row(self, channel_id: str) -> Any: ...
+    def channel(self, channel_id: str) -> Channel: ...
+    def _acquire(self, channel_id: str) -> bool: ...
+    def _release(self, channel_id: str) -> None: ...
+    def _claim(self, d: Any) -> Any: ...
+    def _finish(self, delivery_id: int, *, claimed: bool = True, current: Any = None, audit_action: str | None = None,
+                model: type = ..., **values: Any) -> bool: ...
+    def _pause(self, channel_id: str, platform: str, scope: str, seconds: float, reason: str) -> None: ...
+    def _hold(self, channel_id: str, exc: HoldChannel) -> None: ...

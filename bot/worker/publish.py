@@ -8,7 +8,7 @@ across a platform call: what follows a call reads the clock again (bot.clock).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.channels import HoldChannel, Published, Rejected, RetryLater, spec
 from bot.posts import build_post, images_for
@@ -17,14 +17,12 @@ from bot.store.models import DeliveryState
 from bot.worker.policy import (
     MAX_ATTEMPTS,
     SETTLING,
+    WorkerState,
     backoff,
     log,
     post_progress,
     scrub,
 )
-
-if TYPE_CHECKING:
-    from bot.worker.runner import Worker
 
 
 def _rest_after(platform: str, exc: Rejected) -> float | None:
@@ -37,7 +35,7 @@ def _rest_after(platform: str, exc: Rejected) -> float | None:
 __all__ = ["deliver", "retry", "scrub", "sent", "settle"]
 
 
-def deliver(w: Worker, d: Any) -> str:
+def deliver(w: WorkerState, d: Any) -> str:
     """Take one delivery as far as it can go now; returns the outcome's name.
 
     ``d`` is either due (``pending``/``retry``: it is claimed here) or already claimed by this
@@ -122,7 +120,7 @@ def deliver(w: Worker, d: Any) -> str:
 
 
 
-def sent(w: Worker, d: Any, published: Published, reconciled: bool = False, version: int | None = None) -> bool:
+def sent(w: WorkerState, d: Any, published: Published, reconciled: bool = False, version: int | None = None) -> bool:
     assert d.id is not None
     extra = dict(published.extra)
     pause_channel = extra.pop("pause_channel_seconds", None)
@@ -147,7 +145,7 @@ def sent(w: Worker, d: Any, published: Published, reconciled: bool = False, vers
         w._pause(d.channel_id, d.platform, "app", float(pause_app), "ứng dụng gần chạm giới hạn gọi API")
     return ok
 
-def retry(w: Worker, d: Any, attempts: int, exc: RetryLater, *, unsure: bool = False) -> str:
+def retry(w: WorkerState, d: Any, attempts: int, exc: RetryLater, *, unsure: bool = False) -> str:
     """Back off (or pause the channel/app). ``unsure``: an earlier call may have made the post and
     no check has ruled it out since, so the next attempt reconciles first whatever this error says."""
     assert d.id is not None
@@ -190,10 +188,10 @@ def retry(w: Worker, d: Any, attempts: int, exc: RetryLater, *, unsure: bool = F
                       next_attempt_at=after(w, wait), reason=reason, extra_update=extra_update)
     return "retry" if ok else "lease-lost"
 
-def after(w: Worker, seconds: float) -> datetime:
+def after(w: WorkerState, seconds: float) -> datetime:
     return w.clock.now() + timedelta(seconds=seconds)
 
-def settle(w: Worker, d: Any, exc: RetryLater, attempts: int, wait: float, reason: str,
+def settle(w: WorkerState, d: Any, exc: RetryLater, attempts: int, wait: float, reason: str,
             extra_update: dict[str, Any] | None) -> str:
     """After an unclear answer: keep the channel fenced while the platform may still be working.
 

@@ -7,18 +7,13 @@ channel (a post in flight, paused or held) is tried again on a later pass.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bot.channels import HoldChannel, fingerprint
 from bot.store import channels as channel_state
 from bot.store import engagement
-from bot.worker.policy import ENGAGEMENT_EVERY, ENGAGEMENT_WINDOW, log, scrub
-
-if TYPE_CHECKING:
-    from bot.worker.runner import Worker
+from bot.worker.policy import ENGAGEMENT_EVERY, ENGAGEMENT_WINDOW, WorkerState, log, scrub
 
 
-def release_renewed_holds(w: Worker) -> list[str]:
+def release_renewed_holds(w: WorkerState) -> list[str]:
     """A held channel whose token variable now holds a different token than the refused one is released."""
     released = []
     for h in channel_state.held(w.store):
@@ -32,7 +27,7 @@ def release_renewed_holds(w: Worker) -> list[str]:
     return released
 
 
-def keep_tokens_alive(w: Worker) -> int:
+def keep_tokens_alive(w: WorkerState) -> int:
     """Renew rotating tokens (Zalo) once a day, so an OA that rarely posts never loses its chain."""
     if w.force_outbox:
         return 0
@@ -65,7 +60,7 @@ def keep_tokens_alive(w: Worker) -> int:
     return renewed
 
 
-def read_engagement(w: Worker) -> int:
+def read_engagement(w: WorkerState) -> int:
     """Read reactions/comments/shares of recently sent posts back, at most every few hours."""
     if w.force_outbox:
         return 0
