@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import select
 
+from bot.channels import spec
 from bot.store import Delivery, DeliveryState, utcnow
 from bot.store.intake import Submission, SubmitterNotice
 
@@ -49,11 +50,14 @@ def _due_ids(s: Any, now: datetime) -> list[int]:
     return due
 
 
-def _claim(cfg: Any, notice_id: int, me: str, now: datetime) -> bool:
+def _claim(cfg: Any, notice_id: int, me: str) -> bool:
+    """Take one notice for sending. The lease counts from now, read here: earlier sends of the same
+    pass may have taken their time."""
     with cfg.store.session() as s:
         row = s.execute(update(SubmitterNotice).where(
             SubmitterNotice.id == notice_id, SubmitterNotice.state.in_(("pending", "retry")))
-            .values(state="sending", lease_owner=me, lease_until=now + LEASE, attempts=SubmitterNotice.attempts + 1)
+            .values(state="sending", lease_owner=me, lease_until=utcnow() + LEASE,
+                    attempts=SubmitterNotice.attempts + 1)
             .returning(SubmitterNotice.id)).first()
         return row is not None
 
@@ -131,7 +135,7 @@ def run_pass(cfg: Any, now: datetime | None = None) -> int:
                           lease_owner=None, lease_until=None))
         due = _due_ids(s, now)
     for notice_id in due:
-        if not _claim(cfg, notice_id, me, now):
+        if not _claim(cfg, notice_id, me):
             continue
         with cfg.store.session() as s:
             notice = s.get(SubmitterNotice, notice_id)
@@ -139,9 +143,10 @@ def run_pass(cfg: Any, now: datetime | None = None) -> int:
         try:
             why_not = send_one(cfg, notice, sub)
         except Exception as exc:  # noqa: BLE001 - any failure of a send is retried later, told in the row
-            attempts = notice.attempts + 1
+            attempts = notice.attempts  # read after the claim, which counted this attempt
             final = attempts >= MAX_ATTEMPTS or getattr(exc, "permanent", False)
-            _finish(cfg, notice_id, me, state="failed" if final else "retry", error=str(exc)[:300],
+            said = spec.scrub(str(exc), spec.secret_values(cfg.env))[:300]  # an SMTP URL or a token never lands here
+            _finish(cfg, notice_id, me, state="failed" if final else "retry", error=said,
                     next_attempt_at=utcnow() + timedelta(minutes=5 * 2 ** min(attempts, 6)))
             continue
         if why_not:

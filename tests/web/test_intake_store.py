@@ -82,6 +82,29 @@ def test_published_notice_waits_for_a_sent_delivery_and_goes_once(any_store: Sto
         assert s.exec(select(SubmitterNotice)).one().state == "sent"
 
 
+def test_a_failed_notice_counts_one_attempt_per_try_and_keeps_no_secret(any_store: Store, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "fernet-key-that-must-never-show-0123456789"
+
+    def refuse(cfg: object, n: object, sub: object) -> None:
+        raise OSError(f"máy chủ thư từ chối (key={secret})")
+
+    monkeypatch.setattr(notices, "send_one", refuse)
+    cfg = SimpleNamespace(store=any_store, env={"CAMPAIGN_SECRET_KEY": secret}, box=Box(), workspace=tmp_path)
+    with any_store.session() as s:
+        sub = Submission(ref="GY-TEST002", state="rejected", title="Bài", body="x", unit_id="tinh",
+                         contact_kind="email", contact_enc="enc:a@example.vn", reason="trùng bài")
+        s.add(sub)
+        s.flush()
+        s.add(SubmitterNotice(submission_id=sub.id, kind="rejected", detail={}))
+    assert notices.run_pass(cfg) == 0
+    with any_store.session() as s:
+        notice = s.exec(select(SubmitterNotice)).one()
+        assert notice.state == "retry" and notice.attempts == 1  # one try, counted once
+        assert secret not in (notice.error or "") and "từ chối" in (notice.error or "")
+        assert notice.next_attempt_at is not None and notice.lease_owner is None
+
+
 def test_housekeeping_forgets_what_is_no_longer_needed(any_store: Store, tmp_path: Path) -> None:
     from bot.store.intake import LoginAttempt, SubmissionPhoto
     from bot.web.housekeeping import prune
