@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -219,6 +219,10 @@ class ChannelContext:
     # so time windows (Zalo's night, token expiry) follow the same clock as the planner.
     clock: Callable[[], datetime] | None = None
     hooks: Hooks = NO_HOOKS  # test seam (see Hooks)
+
+    def now(self) -> datetime:
+        """The moment on the worker's clock, read where a decision is made (never kept across a call)."""
+        return self.clock() if self.clock is not None else datetime.now(UTC)
 
 
 def fingerprint(secret: str) -> str:

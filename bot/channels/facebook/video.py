@@ -46,6 +46,13 @@ CHUNK_MAX = 64 * 1024 * 1024  # a transfer chunk larger than this is refused (a 
 FIND_LIMIT = 50  # videos read back when searching the Page after a crash
 
 
+def _moment(ch: Any) -> float:
+    """Now on the worker's clock (``tick --now`` and the demo move it), as a timestamp: upload-session
+    ages and processing limits follow the same clock as every other decision about time."""
+    ctx = getattr(ch, "ctx", None)
+    return ctx.now().timestamp() if ctx is not None else time.time()
+
+
 def _bases(ch: Any) -> tuple[str, str]:
     """graph-video and rupload hosts; a test or proxy base (GRAPH_API_BASE) serves all three."""
     if ch.base != DEFAULT_BASE:
@@ -84,14 +91,14 @@ def _upload_page_video(ch: Any, post: Post, path: Path, message: str, state: dic
     video_base, _ = _bases(ch)
     url = f"{video_base}/{ch.version}/{ch.page_id}/videos"
     size = path.stat().st_size
-    fresh = not (state.get("phase") == "uploading" and time.time() - float(state.get("started_at") or 0) < SESSION_MAX_AGE)
+    fresh = not (state.get("phase") == "uploading" and _moment(ch) - float(state.get("started_at") or 0) < SESSION_MAX_AGE)
     if not fresh:
         log.info("%s: tiếp tục tải video %s từ byte %s", ch, state.get("video_id"), state.get("start"))
     for _ in range(2):
         if fresh:
             body = _body(ch._call("POST", url=url, data={"upload_phase": "start", "file_size": str(size)}))
             state.clear()
-            state.update(kind="video", file=stamp, phase="uploading", started_at=time.time(),
+            state.update(kind="video", file=stamp, phase="uploading", started_at=_moment(ch),
                          video_id=str(body.get("video_id") or ""), session=str(body.get("upload_session_id") or ""),
                          start=_offset(body.get("start_offset")), end=_offset(body.get("end_offset")))
             if not state["video_id"] or not state["session"]:
@@ -114,7 +121,7 @@ def _upload_page_video(ch: Any, post: Post, path: Path, message: str, state: dic
         answer = ch._call("POST", url=url, data=data, creates=True)
     if not _body(answer).get("success", True):
         raise RetryLater("Facebook chưa nhận lệnh hoàn tất video.", maybe_sent=True, code="video-finish")
-    state.update(phase="finished", finished_at=time.time())
+    state.update(phase="finished", finished_at=_moment(ch))
 
 
 def _transfer(ch: Any, url: str, path: Path, state: dict[str, Any]) -> None:
@@ -139,10 +146,10 @@ def _transfer(ch: Any, url: str, path: Path, state: dict[str, Any]) -> None:
 def _upload_reel(ch: Any, post: Post, path: Path, message: str, state: dict[str, Any], stamp: str) -> None:
     url = ch._url(f"{ch.page_id}/video_reels")
     size = path.stat().st_size
-    if not (state.get("phase") == "uploading" and time.time() - float(state.get("started_at") or 0) < SESSION_MAX_AGE):
+    if not (state.get("phase") == "uploading" and _moment(ch) - float(state.get("started_at") or 0) < SESSION_MAX_AGE):
         body = _body(ch._call("POST", url=url, data={"upload_phase": "start"}))
         state.clear()
-        state.update(kind="reel", file=stamp, phase="uploading", started_at=time.time(),
+        state.update(kind="reel", file=stamp, phase="uploading", started_at=_moment(ch),
                      video_id=str(body.get("video_id") or ""), offset=0)
         if not state["video_id"]:
             raise RetryLater("Facebook không trả mã Reel.", code="no-id")
@@ -154,7 +161,7 @@ def _upload_reel(ch: Any, post: Post, path: Path, message: str, state: dict[str,
                                              "video_state": "PUBLISHED", "description": message}, creates=True)
     if not _body(answer).get("success", True):
         raise RetryLater("Facebook chưa nhận lệnh đăng Reel.", maybe_sent=True, code="video-finish")
-    state.update(phase="finished", finished_at=time.time())
+    state.update(phase="finished", finished_at=_moment(ch))
 
 
 def _rupload(ch: Any, path: Path, state: dict[str, Any], size: int) -> None:
@@ -215,7 +222,7 @@ def _await_ready(ch: Any, state: dict[str, Any]) -> Published:
             err = phase.get("error") if isinstance(phase.get("error"), dict) else {}
             raise Rejected(f"Facebook không xử lý được video: {err.get('message') or 'lỗi xử lý'}. "
                            "Xuất lại video (MP4 H.264/AAC) rồi đăng lại.", code="video-error")
-        if time.time() - float(state.get("finished_at") or time.time()) > PROCESSING_LIMIT:
+        if _moment(ch) - float(state.get("finished_at") or _moment(ch)) > PROCESSING_LIMIT:
             raise Rejected(f"Facebook xử lý video quá {PROCESSING_LIMIT / 3600:g} giờ chưa xong.", code="video-timeout")
         if time.monotonic() >= deadline:
             raise RetryLater("Facebook đang xử lý video; sẽ kiểm tra lại.", wait=True, retry_after=PROCESSING_WAIT,
@@ -241,7 +248,7 @@ def find_existing_video(ch: Any, post: Post) -> Published | None:
         if status is None or str(status.get("video_status") or "") not in ("ready", "processing", "error"):
             return None  # not published (upload unfinished): publish() resumes or restarts the session
         if state.get("phase") != "finished":
-            state.update(phase="finished", finished_at=time.time())
+            state.update(phase="finished", finished_at=_moment(ch))
         return _await_ready(ch, state)
     reel = bool(post.attachments["video"]["reel"])
     wanted = normalize_text(post.text)
@@ -251,7 +258,7 @@ def find_existing_video(ch: Any, post: Post) -> Published | None:
     for item in body.get("data") or []:
         if isinstance(item, dict) and item.get("id") and normalize_text(item.get("description")) == wanted:
             found = {"kind": "reel" if reel else "video", "video_id": str(item["id"]), "phase": "finished",
-                     "finished_at": time.time(), "file": _stamp(Path(post.attachments["video"]["path"]))}
+                     "finished_at": _moment(ch), "file": _stamp(Path(post.attachments["video"]["path"]))}
             log.info("%s: video của lần gửi %s đã có trên Trang: %s", ch, post.delivery_id, found["video_id"])
             return _await_ready(ch, found)
     return None

@@ -39,6 +39,13 @@ PROCESSING_WAIT = 60.0
 PROCESSING_LIMIT = 6 * 3600.0  # still converting after this: the article links the video instead
 
 
+def _moment(ch: Any) -> float:
+    """Now on the worker's clock (``tick --now`` and the demo move it), as a timestamp: upload-session
+    ages and processing limits follow the same clock as every other decision about time."""
+    ctx = getattr(ch, "ctx", None)
+    return ctx.now().timestamp() if ctx is not None else time.time()
+
+
 def is_video_article(post: Post) -> bool:
     """Whether this post is (or will be) a Zalo video article rather than a normal one."""
     video = post.attachments.get("video")
@@ -90,7 +97,7 @@ def _upload_and_verify(ch: Any, path: Path, progress: dict[str, Any]) -> str | N
         if not token:
             raise RetryLater(f"{ch.label}: Zalo không trả mã tải video", retry_after=60, code="no-token")
         progress["zalo_video_token"] = token
-        progress["zalo_video_since"] = time.time()
+        progress["zalo_video_since"] = _moment(ch)
     delays = list(VERIFY_DELAYS)
     while True:
         try:
@@ -110,7 +117,7 @@ def _upload_and_verify(ch: Any, path: Path, progress: dict[str, Any]) -> str | N
                         ch.label, status, data.get("status_message"))
             progress.pop("zalo_video_token", None)
             return None
-        if time.time() - float(progress.get("zalo_video_since") or time.time()) > PROCESSING_LIMIT:
+        if _moment(ch) - float(progress.get("zalo_video_since") or _moment(ch)) > PROCESSING_LIMIT:
             log.warning("%s: Zalo xử lý video quá %g giờ; đăng bài kèm đường dẫn video", ch.label, PROCESSING_LIMIT / 3600)
             progress.pop("zalo_video_token", None)
             return None
