@@ -42,7 +42,17 @@ from bot.metrics import main_metric, metric_label, subtree_values
 from bot.milestones import percent_floor
 from bot.plan import Tree, next_slots
 from bot.store.db import Store
-from bot.store.models import AlertMessage, ChannelState, ContentItem, Delivery, DeliveryState, DigestRecord, DigestWeek
+from bot.store.models import (
+    AlertMessage,
+    Channel,
+    ChannelState,
+    ContentItem,
+    Delivery,
+    DeliveryState,
+    DigestRecord,
+    DigestWeek,
+    open_state,
+)
 from bot.vn import nfc, ngay, ngay_gio, phan_tram, so, thu
 
 log = logging.getLogger(__name__)
@@ -256,16 +266,44 @@ def nudge_for(st: Standing, campaign: Campaign, stories: int) -> str | None:
             f"sáng kiến mới nhất vào tệp số liệu (data/*.csv) và {step}.")
 
 
+def _sent_this_week(s: Session, units: set[str], slot: datetime) -> dict[str, list[Delivery]]:
+    """The posts sent in the week before ``slot``, by unit, read once for every digest of the pass.
+
+    Why once: deliveries are not indexed by unit (migration 0010, issue 15: such an index made every
+    planner tick write a page per channel), so a query per unit would read the history per unit."""
+    out: dict[str, list[Delivery]] = defaultdict(list)
+    if not units:
+        return out
+    for d in s.exec(select(Delivery).where(Delivery.state == DeliveryState.SENT,
+                                           col(Delivery.sent_at) >= slot - timedelta(days=7),
+                                           col(Delivery.sent_at) < slot).order_by(col(Delivery.sent_at))):
+        if d.unit_id in units:
+            out[d.unit_id].append(d)
+    return out
+
+
+def _already_planned(s: Session, uid: str, story_ids: list[str]) -> set[str]:
+    """Which of these stories the unit's channels (past ones included) already have a delivery of.
+
+    Looked up by (story, channel) pairs through the unique index ``uq_delivery``, never by scanning
+    the unit's history; 500 stories per statement keep the parameters within SQLite's limit."""
+    channels = list(s.exec(select(Channel.id).where(Channel.unit_id == uid)).all())
+    done: set[str] = set()
+    if not channels:
+        return done
+    for i in range(0, len(story_ids), 500):
+        done.update(s.exec(select(Delivery.content_id).where(col(Delivery.content_id).in_(story_ids[i:i + 500]),
+                                                             col(Delivery.channel_id).in_(channels))).all())
+    return done
+
+
 def _section_data(campaign: Campaign, s: Session, st: Standing, slot: datetime, tree: Tree,
-                  states: dict[str, ChannelState]) -> Section:
+                  states: dict[str, ChannelState], week_rows: list[Delivery]) -> Section:
     uid, tz = st.unit.id, campaign.tz
-    week_ago = slot - timedelta(days=7)
     posted = []
     from bot.corrections import post_url
 
-    rows = s.exec(select(Delivery).where(Delivery.unit_id == uid, Delivery.state == DeliveryState.SENT,
-                                         col(Delivery.sent_at) >= week_ago, col(Delivery.sent_at) < slot)
-                  .order_by(col(Delivery.sent_at))).all()
+    rows = week_rows
     titles = {c.id: c.title for c in s.exec(select(ContentItem).where(
         col(ContentItem.id).in_({d.content_id for d in rows} or {""}))).all()}
     for d in rows[:MAX_POSTS]:
@@ -282,19 +320,20 @@ def _section_data(campaign: Campaign, s: Session, st: Standing, slot: datetime, 
         cs = states.get(f"{uid}/{ch.platform}")
         if cs is not None and cs.status == "held":
             waiting = s.exec(select(func.count()).select_from(Delivery).where(
-                Delivery.channel_id == cs.channel_id, col(Delivery.state).in_(DeliveryState.OPEN))).one()
+                Delivery.channel_id == cs.channel_id, open_state(Delivery.__table__))).one()  # type: ignore[attr-defined]
             held.append(f"{ch.platform}: tạm giữ vì {cs.reason or 'token bị từ chối'}"
                         + (f", {so(waiting)} bài đang chờ (không mất bài nào)" if waiting else "")
                         + f". Cách sửa: {cs.fix or 'gia hạn token của kênh trong tệp .env'}; lượt chạy kế tiếp tự mở lại kênh.")
-    done = set(s.exec(select(Delivery.content_id).where(Delivery.unit_id == uid)).all())
-    stories = []
+    offered = []
     for story in campaign.stories:
         f = story.front
-        if not f.approved or f.withdrawn or story.id in done or not tree.may_post(uid, f.unit, f.audience):
+        if not f.approved or f.withdrawn or not tree.may_post(uid, f.unit, f.audience):
             continue
         if f.expires is not None and campaign.local_datetime(f.expires, end_of_day=True) < slot:
             continue
-        stories.append(f"{f.title} ({story.source})")
+        offered.append(story)
+    done = _already_planned(s, uid, [story.id for story in offered])
+    stories = [f"{story.front.title} ({story.source})" for story in offered if story.id not in done]
     return Section(st, None, posted, coming[:7], held, stories)
 
 
@@ -323,9 +362,10 @@ def build(campaign: Campaign, store: Store, now: datetime, slot: datetime, week:
                          key=lambda x: (not x.escalate, (x.percent or 0) - (x.expected or 0), x.name))
     with store.session() as s:
         states = {cs.channel_id: cs for cs in s.exec(select(ChannelState)).all()}
+        week = _sent_this_week(s, {uid for d in by_address.values() for uid in d.units}, slot)
         for d in by_address.values():
             for uid in d.units:
-                sec = _section_data(campaign, s, stands[uid], slot, tree, states)
+                sec = _section_data(campaign, s, stands[uid], slot, tree, states, week.get(uid, []))
                 sec.nudge = nudge_for(sec.st, campaign, len(sec.stories))
                 below = [stands[x] for x in tree.subtree(uid) if x != uid]
                 below.sort(key=lambda x: (not x.lagging, (x.percent or 0) - (x.expected or 0), x.name))

@@ -52,7 +52,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.store.db import Store
-from bot.store.models import AuditLog, ChannelState, ContentItem, Delivery, DeliveryState, PostAction
+from bot.store.models import AuditLog, ChannelState, ContentItem, Delivery, DeliveryState, PostAction, open_state
 from bot.store.models import Channel as ChannelModel
 
 D = Delivery.__table__  # type: ignore[attr-defined]
@@ -105,9 +105,21 @@ def _p(name: str, type_: Any = None) -> Any:
 # --- conditions --------------------------------------------------------------------------------
 
 
+def _on_deliveries(t: Any) -> bool:
+    """Whether ``t`` is the delivery table or an alias of it."""
+    return t is D or getattr(t, "element", None) is D
+
+
 def _is_due_state(t: Any) -> ColumnElement[bool]:
-    """``pending`` or ``retry``, written into the SQL (a list parameter would be expanded at every call)."""
-    return or_(*(t.c.state == literal_column(f"'{state}'") for state in DUE_STATES))
+    """``pending`` or ``retry``, written into the SQL (a list parameter would be expanded at every call);
+    on deliveries with the open-rows condition that lets SQLite use ix_delivery_channel_open."""
+    due = or_(*(t.c.state == literal_column(f"'{state}'") for state in DUE_STATES))
+    return and_(due, open_state(t)) if _on_deliveries(t) else due
+
+
+def _sending(t: Any) -> ColumnElement[bool]:
+    """In ``sending`` (with the open-rows condition on deliveries, see :func:`_is_due_state`)."""
+    return and_(t.c.state == SENDING, open_state(t)) if _on_deliveries(t) else t.c.state == SENDING
 
 
 def _due(t: Any) -> ColumnElement[bool]:
@@ -126,22 +138,24 @@ def _channel_free(cs: Any) -> ColumnElement[bool]:
         or_(cs.c.paused_until.is_(None), cs.c.paused_until <= now),
         or_(cs.c.lease_owner.is_(None), cs.c.lease_until.is_(None), cs.c.lease_until < now,
             cs.c.lease_owner == _p("me", TEXT)),
-        ~exists().where(d2.c.channel_id == cs.c.channel_id, d2.c.state == SENDING),
-        ~exists().where(a2.c.channel_id == cs.c.channel_id, a2.c.state == SENDING),
+        ~exists().where(d2.c.channel_id == cs.c.channel_id, _sending(d2)),
+        ~exists().where(a2.c.channel_id == cs.c.channel_id, _sending(a2)),
     )
 
 
-def _held_and_idle() -> ColumnElement[bool]:
+def _held_and_idle(chained: bool = False) -> ColumnElement[bool]:
     """The owner holds channel ``p_cid``, which is active and not paused, its platform (``p_app``) is not
-    paused, and nothing of the channel is in ``sending``."""
+    paused, and nothing of the channel is in ``sending`` — ``chained``: nothing but delivery ``p_id``,
+    which the same statement finishes (its sub-statements all see the rows as they were before it)."""
     now, cid = _p("now", DT), _p("cid", TEXT)
     cs, app = CS.alias("cs_own"), CS.alias("cs_app")
     d2, a2 = D.alias("d_busy"), A.alias("a_busy")
+    busy = [d2.c.channel_id == cid, _sending(d2)] + ([d2.c.id != _p("id")] if chained else [])
     return and_(
         exists().where(cs.c.channel_id == cid, cs.c.lease_owner == _p("me", TEXT), cs.c.status == "active",
                        or_(cs.c.paused_until.is_(None), cs.c.paused_until <= now)),
-        ~exists().where(d2.c.channel_id == cid, d2.c.state == SENDING),
-        ~exists().where(a2.c.channel_id == cid, a2.c.state == SENDING),
+        ~exists().where(*busy),
+        ~exists().where(a2.c.channel_id == cid, _sending(a2)),
         ~exists().where(app.c.channel_id == _p("app", TEXT), app.c.paused_until > now),
     )
 
@@ -195,11 +209,12 @@ def _claim_batch_stmt(actions_only: bool, outbox: bool) -> Any:
 
 
 @cache
-def _claim_next_stmt(action: bool, by_id: bool) -> Any:
+def _claim_next_stmt(action: bool, by_id: bool, after: Any = None) -> Any:
     """Move the channel's first due row (or, ``by_id``, row ``p_id`` if it is due) to ``sending``.
 
     A channel's due edits and removals go before its deliveries: the delivery claim finds nothing
-    while an action is due, and the caller then claims the action."""
+    while an action is due, and the caller then claims the action. ``after``: the CTE of a finish in
+    the same statement (:func:`_finish_then_claim_stmt`); the claim happens only if that finish did."""
     t = A if action else D
     pick_t = t.alias("pick")
     if by_id:
@@ -214,7 +229,9 @@ def _claim_next_stmt(action: bool, by_id: bool) -> Any:
             .with_for_update(skip_locked=True, of=pick_t)
             .scalar_subquery()
         )
-        where = [t.c.id == pick, _is_due_state(t), _held_and_idle()]
+        where = [t.c.id == pick, _is_due_state(t), _held_and_idle(chained=after is not None)]
+        if after is not None:
+            where.append(exists(select(after.c.id)))
         if not action:
             a3 = A.alias("a_due")
             where.append(~exists().where(a3.c.channel_id == _p("cid", TEXT), _due(a3)))
@@ -261,10 +278,8 @@ def _finish_stmt(action: bool, keys: tuple[str, ...], fenced: bool) -> Any:
     )
 
 
-@cache
-def _finish_and_audit_stmt(action: bool, keys: tuple[str, ...], fenced: bool) -> Any:
-    """PostgreSQL: the finish and its audit row in one statement; one row back when the fence held."""
-    done = _finish_stmt(action, keys, fenced).cte("done")
+def _audit_of(done: Any, action: bool) -> Any:
+    """PostgreSQL: the INSERT of the audit row of a finish given as a CTE (nothing when it found no row)."""
     noun = "action." if action else "delivery."
     detail = func.json_build_object("channel", done.c.channel_id, "content", done.c.content_id,
                                     "reason", done.c.reason, "post", done.c.post)
@@ -274,6 +289,32 @@ def _finish_and_audit_stmt(action: bool, keys: tuple[str, ...], fenced: bool) ->
         cast(done.c.id, String), detail,
     ).select_from(done)
     return insert(AL).from_select(["at", "actor", "action", "subject", "detail"], rows).returning(AL.c.id)
+
+
+@cache
+def _finish_and_audit_stmt(action: bool, keys: tuple[str, ...], fenced: bool) -> Any:
+    """PostgreSQL: the finish and its audit row in one statement; one row back when the fence held."""
+    return _audit_of(_finish_stmt(action, keys, fenced).cte("done"), action)
+
+
+@cache
+def _finish_then_claim_stmt(keys: tuple[str, ...]) -> Any:
+    """PostgreSQL: a delivery's fenced finish, its audit row and the claim of the channel's next due
+    delivery (with its content item), in one statement and one transaction.
+
+    One row back when the fence held (``f``: the audit row's id), with the next delivery's columns,
+    all None when there is none to claim now; no row when the fence refused the finish, and then
+    nothing was claimed either. The claim's check that nothing of the channel is in ``sending`` leaves
+    out the finished row only: every sub-statement sees the rows as they were when the statement
+    began, and this row is leaving ``sending`` in it."""
+    done = _finish_stmt(False, keys, True).cte("f")
+    audit = _audit_of(done, False).cte("au")
+    claimed, item = _claim_next_stmt(False, False, done).cte("k"), CI.alias("i")
+    return select(
+        audit.c.id.label("f_id"),
+        *[claimed.c[k].label(f"d_{k}") for k in CLAIMED_DELIVERY],
+        *[item.c[k].label(f"c_{k}") for k in CLAIMED_CONTENT],
+    ).select_from(audit.outerjoin(claimed, literal(True)).outerjoin(item, item.c.id == claimed.c.content_id))
 
 
 _AUDIT = insert(AL)
@@ -414,6 +455,40 @@ def finish(store: Store, owner: str, item_id: int, now: datetime, *, action: boo
             return conn.execute(_finish_and_audit_stmt(action, keys, fenced), params).first() is not None
     with store.engine.begin() as conn:
         return _finish_in(conn, store, action, fenced, values, base)
+
+
+def finish_then_claim(store: Store, owner: str, item: Any, now: datetime, until: datetime, wall: datetime, *,
+                      app: str, audit_action: str | None = None, extra_update: dict[str, Any] | None = None,
+                      **values: Any) -> tuple[bool, Any]:
+    """Finish delivery ``item`` (as :func:`finish`, fenced) and, if the fence held, claim the channel's
+    next due delivery (as :func:`claim_next`): (whether the finish was recorded, the next delivery in
+    ``sending`` or None).
+
+    Why together: a worker draining a channel finishes one post and claims the next right after. On
+    PostgreSQL both go in one statement — one round trip and one commit instead of two, which is
+    most of the server's work per delivery (issue 15). None as the next row means only that no
+    delivery was claimed here: the caller asks :func:`claim_next` (which also claims due edits and
+    removals) before it decides the channel has nothing left."""
+    values = {"lease_owner": None, "lease_until": None, **values, "updated_at": now}
+    if extra_update:
+        values["extra"] = {**(item.extra or {}), **extra_update}
+    if store.dialect != "postgresql":  # no round trips to save: the two steps as they are
+        if not finish(store, owner, item.id, now, action=False, current=item, audit_action=audit_action,
+                      **values):
+            return False, None
+        return True, claim_next(store, owner, item.channel_id, now, until, wall, app=app, actions_only=False)
+    keys = tuple(sorted(values))
+    params = {**_params(owner, now, until, id=item.id, cid=item.channel_id, wall=wall, app=app, at=now,
+                        action=audit_action), **{f"v_{k}": v for k, v in values.items()}}
+    with store.autocommit.connect() as conn:
+        row = conn.execute(_finish_then_claim_stmt(keys), params).first()
+    if row is None:
+        return False, None
+    m = row._mapping
+    if m["d_id"] is None:
+        return True, None
+    content = ContentRow(**{k: m[f"c_{k}"] for k in CLAIMED_CONTENT}) if m["c_id"] is not None else None
+    return True, DeliveryRow(**{k: m[f"d_{k}"] for k in CLAIMED_DELIVERY}, content=content)
 
 
 def _finish_in(conn: Connection, store: Store, action: bool, fenced: bool, values: dict[str, Any],

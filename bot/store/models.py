@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, literal_column, text
 from sqlmodel import Field, SQLModel
 
 
@@ -30,6 +30,20 @@ class DeliveryState:
 
     OPEN = (PENDING, SENDING, RETRY)
     ALL = (PENDING, SENDING, RETRY, SENT, FAILED, SKIPPED)
+
+
+# The condition of the partial index ix_delivery_channel_open (migration 0010), word for word.
+OPEN_SQL = "state IN ('pending', 'sending', 'retry')"
+
+
+def open_state(table: Any) -> Any:
+    """``state IN ('pending', 'sending', 'retry')`` on ``table`` (a Table or an alias of one).
+
+    Why a query on a channel's open rows says this even beside ``state = 'sending'``: the index
+    that answers it (``ix_delivery_channel_open``) holds open rows only, so that its size follows
+    the queue and not the history, and SQLite uses a partial index only when the query repeats
+    the index's condition as it is written (it does no algebra). PostgreSQL would prove it alone."""
+    return table.c.state.in_([literal_column(f"'{s}'") for s in DeliveryState.OPEN])
 
 
 class Unit(SQLModel, table=True):
@@ -138,12 +152,14 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("content_id", "channel_id", name="uq_delivery"),
         Index("ix_delivery_due", "state", "due_at"),
-        Index("ix_delivery_channel_state", "channel_id", "state"),
+        # Open rows only (migration 0010): the worker asks about a channel's queue, never its history.
+        Index("ix_delivery_channel_open", "channel_id", "state", sqlite_where=text(OPEN_SQL),
+              postgresql_where=text(OPEN_SQL)),
     )
     id: int | None = Field(default=None, primary_key=True)
     content_id: str  # indexed by uq_delivery (content_id, channel_id)
-    channel_id: str  # indexed by ix_delivery_channel_state (channel_id, state)
-    unit_id: str = Field(index=True)
+    channel_id: str  # open rows indexed by ix_delivery_channel_open (channel_id, state)
+    unit_id: str  # not indexed (0010): no query looks deliveries up by unit
     platform: str
     schedule_id: str | None = None  # None for milestone announcements
     slot_at: datetime | None = None

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,6 +91,7 @@ class Worker:
         self._sending: set[int] = set()  # deliveries this worker moved to 'sending' and has not settled
         self._acting: set[int] = set()  # the same for post actions (edits, reposts, removals; issue 16)
         self._actions_only = False  # quiet hours: only edits and removals go (unless the campaign says they wait)
+        self._chained = threading.local()  # .chain: the finish a drain keeps back for the next claim (_drain)
         rows = channel_state.channel_rows(store)
         self.rows = {r.id: r for r in rows}
         self.secrets = secrets_of(env, list(rows))
@@ -253,17 +255,46 @@ class Worker:
                 model: type = queue.DeliveryRow, **values: Any) -> bool:
         """Record a delivery's (or a post action's) new state. ``claimed``: only while this worker still
         holds it in 'sending' (fenced) — a worker whose lease expired never overwrites what another recorded.
-        ``current``: the row as this worker holds it (saves reading it again; its type is the table)."""
+        ``current``: the row as this worker holds it (saves reading it again; its type is the table).
+
+        Inside :meth:`_drain`, the finish of the delivery being drained is kept back (True is returned
+        at once) and recorded by the drain right after, together with the claim of the channel's next
+        delivery when there is one to take (:func:`bot.store.deliveries.finish_then_claim`); if that
+        fenced write is refused, the drain counts the delivery as ``lease-lost``, as here."""
         action = queue.is_action(current) if current is not None else model in (queue.ActionRow, PostAction)
+        chain = getattr(self._chained, "chain", None)
+        if chain is not None and chain.kwargs is None and claimed and not action and delivery_id == chain.item.id:
+            chain.kwargs = {"audit_action": audit_action, **values}
+            return True
         ok = queue.finish(self.store, self.owner, delivery_id, self.clock.now(), action=action, fenced=claimed,
                           current=current, audit_action=audit_action, extra_update=values.pop("extra_update", None),
                           **values)
+        self._finished(delivery_id, action, ok, values.get("state"))
+        return ok
+
+    def _finished(self, item_id: int, action: bool, ok: bool, state: Any) -> None:
         with self._lock:
-            (self._acting if action else self._sending).discard(delivery_id)
+            (self._acting if action else self._sending).discard(item_id)
         if not ok:
             log.warning("delivery %s: quyền giữ đã hết hạn và lượt gửi đã chuyển cho tiến trình khác; "
-                        "không ghi đè (%s)", delivery_id, values.get("state"))
-        return ok
+                        "không ghi đè (%s)", item_id, state)
+
+    def _flush(self, chain: _Chain, *, claim: bool) -> tuple[bool, Any]:
+        """Record the finish a drain kept back; ``claim``: with the claim of the channel's next delivery
+        (one statement on PostgreSQL). (Whether the fence held, the next delivery or None.)"""
+        kw, d = chain.kwargs or {}, chain.item
+        chain.kwargs = None
+        now = self.clock.now()
+        if claim:
+            ok, nxt = queue.finish_then_claim(self.store, self.owner, d, now, now + self.lease, utcnow(),
+                                              app=self._app(d.channel_id), **kw)
+        else:
+            ok, nxt = queue.finish(self.store, self.owner, d.id, now, action=False, current=d, **kw), None
+        self._finished(d.id, False, ok, kw.get("state"))
+        if nxt is not None:
+            with self._lock:
+                (self._acting if queue.is_action(nxt) else self._sending).add(nxt.id)
+        return ok, nxt
 
     def _pause(self, channel_id: str, platform: str, scope: str, seconds: float, reason: str) -> None:
         target = f"app:{platform}" if scope == "app" else channel_id
@@ -344,26 +375,38 @@ class Worker:
                     report.merge(future.result())
 
     def _drain(self, first: Any) -> WorkerReport:
-        """Deliver ``first``, then the channel's next due deliveries, then release the channel."""
+        """Deliver ``first``, then the channel's next due deliveries, then release the channel.
+
+        A delivery's finish and the claim of the next one go to the store together (see :meth:`_finish`):
+        on PostgreSQL one statement per delivery instead of two (issue 15)."""
         report = WorkerReport()
         channel_id = first.channel_id
         d: Any = first
         try:
             for n in range(PER_CHANNEL_PER_RUN):
-                if n:
-                    if self.stopping.is_set():
-                        break
-                    d = self.claim_next(channel_id)
                 if d is None:
                     break
+                chain = None if queue.is_action(d) else _Chain(d)
+                self._chained.chain = chain
                 try:
                     outcome = self.deliver(d)
                 except Exception:
                     log.exception("delivery %s: lỗi không mong đợi; lượt gửi sẽ được thu hồi khi hết hạn", d.id)
+                    self._chained.chain = None
+                    if chain is not None and chain.kwargs is not None:
+                        self._flush(chain, claim=False)  # what was decided before the error is kept
                     with self._lock:  # let its lease run out: it is reclaimed and reconciled
                         (self._acting if queue.is_action(d) else self._sending).discard(d.id or 0)
                     report.outcomes["error"] += 1
                     break
+                finally:
+                    self._chained.chain = None
+                more = n + 1 < PER_CHANNEL_PER_RUN and outcome not in STOPS and not self.stopping.is_set()
+                nxt = None
+                if chain is not None and chain.kwargs is not None:
+                    ok, nxt = self._flush(chain, claim=more)
+                    if not ok:
+                        outcome, more = "lease-lost", False
                 report.outcomes[outcome] += 1
                 if self.on_delivery:
                     self.on_delivery(outcome)
@@ -371,9 +414,21 @@ class Worker:
                     reason = channel_state.held_reason(self.store, channel_id)
                     if reason is not None:
                         report.held[channel_id] = reason
+                if not more:
                     break
-                if outcome == "lease-lost":
-                    break
+                d = nxt if nxt is not None else self.claim_next(channel_id)
         finally:
             self._release(channel_id)
         return report
+
+
+# Outcomes after which a drain stops serving the channel for this pass.
+STOPS = frozenset({"held", "paused", "unclear", "lease-lost"})
+
+
+@dataclass(slots=True)
+class _Chain:
+    """The delivery a drain is on, and its finish once decided (kept back for :meth:`Worker._flush`)."""
+
+    item: Any
+    kwargs: dict[str, Any] | None = None
