@@ -22,7 +22,9 @@ one transaction. On PostgreSQL the channel rows and the delivery rows are taken 
 disjoint work without waiting for each other; on SQLite (one process) the same conditions go
 through atomic conditional UPDATEs. A thread then drains its channel (at most
 ``PER_CHANNEL_PER_RUN`` deliveries a pass), claiming each next delivery the same way, and
-releases the channel. ``lease_until`` of a released channel keeps the time it was released, so
+releases the channel. The finish of one delivery and the claim of the next travel together (one
+statement on PostgreSQL: ``finish_then_claim``), so a delivery costs one round trip and one
+commit; the next is claimed only if that fenced finish went through. ``lease_until`` of a released channel keeps the time it was released, so
 channels are served in turn.
 
 Leases. While a pass runs, a heartbeat renews the leases this worker holds (channels and

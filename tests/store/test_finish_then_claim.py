@@ -1,0 +1,147 @@
+"""A delivery's finish and the claim of its channel's next one, in one statement (issue 15), on SQLite
+and PostgreSQL: the finish is fenced, its audit row written, and the next delivery claimed only when
+the finish went through and the channel may post now; a worker's drain counts a refused finish as
+``lease-lost`` and claims nothing after it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import select
+
+from bot.store import AuditLog, ChannelState, Delivery, DeliveryState, Store, utcnow
+from bot.store import deliveries as queue
+from bot.worker import Worker
+from tests.worker_fleet import make_workspace, page_ids, seed
+
+
+@pytest.fixture()
+def fleet(any_store: Store, tmp_path: Path):
+    """2 Pages × 3 stories, due now, posted to the outbox."""
+    pages = page_ids(2)
+    seeded = seed(any_store, make_workspace(tmp_path, pages), pages, 3)
+    return any_store, seeded
+
+
+def _worker(seeded, store: Store, owner: str = "w") -> Worker:
+    return Worker(seeded.campaign, store, {}, owner=owner, force_outbox=True, heartbeat=False)
+
+
+def _finish_then_claim(store: Store, w: Worker, d):
+    now = utcnow()
+    return queue.finish_then_claim(store, w.owner, d, now, now + timedelta(minutes=5), now, app=queue.NO_APP,
+                                   state=DeliveryState.SENT, platform_post_id=f"post_{d.id}", sent_at=now,
+                                   extra_update={"url": "https://example.org/p"})
+
+
+def _row(store: Store, delivery_id: int) -> Delivery:
+    with store.session() as s:
+        row = s.get(Delivery, delivery_id)
+        assert row is not None
+        s.expunge(row)
+        return row
+
+
+def test_the_finish_is_recorded_with_its_audit_row_and_the_next_delivery_claimed_with_its_story(fleet) -> None:
+    store, seeded = fleet
+    w = _worker(seeded, store)
+    (d,) = w.claim_batch(1)
+    ok, nxt = _finish_then_claim(store, w, d)
+    assert ok
+    done = _row(store, d.id)
+    assert done.state == DeliveryState.SENT and done.platform_post_id == f"post_{d.id}"
+    assert done.lease_owner is None and done.extra["url"] == "https://example.org/p"
+    assert nxt is not None and nxt.id != d.id and nxt.channel_id == d.channel_id
+    assert nxt.state == DeliveryState.SENDING and nxt.lease_owner == w.owner and nxt.attempts == 1
+    assert nxt.content is not None and nxt.content.id == nxt.content_id and nxt.content.body
+    assert _row(store, nxt.id).state == DeliveryState.SENDING
+    with store.session() as s:
+        audit = s.exec(select(AuditLog).where(AuditLog.subject == str(d.id))).all()
+    assert [(a.action, a.detail["post"]) for a in audit] == [("delivery.sent", f"post_{d.id}")]
+
+
+def test_a_refused_fence_records_nothing_and_claims_nothing(fleet) -> None:
+    store, seeded = fleet
+    w = _worker(seeded, store)
+    (d,) = w.claim_batch(1)
+    with store.session() as s:  # the lease ran out and another worker holds the row now
+        s.execute(update(Delivery).where(Delivery.id == d.id).values(lease_owner="other#1"))
+    assert _finish_then_claim(store, w, d) == (False, None)
+    assert _row(store, d.id).state == DeliveryState.SENDING
+    with store.session() as s:
+        sending = s.exec(select(Delivery.id).where(Delivery.state == DeliveryState.SENDING)).all()
+        audit = s.exec(select(AuditLog).where(AuditLog.subject == str(d.id))).all()
+    assert sending == [d.id] and audit == []
+
+
+@pytest.mark.parametrize("why", ["paused", "another in sending", "lease gone", "queue empty"])
+def test_the_finish_goes_through_but_nothing_is_claimed_when_the_channel_may_not_post(fleet, why: str) -> None:
+    store, seeded = fleet
+    w = _worker(seeded, store)
+    (d,) = w.claim_batch(1)
+    with store.session() as s:
+        if why == "paused":
+            s.execute(update(ChannelState).where(ChannelState.channel_id == d.channel_id)
+                      .values(paused_until=utcnow() + timedelta(minutes=5)))
+        elif why == "another in sending":  # e.g. one settling after an unclear answer
+            other = s.exec(select(Delivery.id).where(Delivery.channel_id == d.channel_id, Delivery.id != d.id)).first()
+            s.execute(update(Delivery).where(Delivery.id == other).values(
+                state=DeliveryState.SENDING, lease_owner="w#settle", lease_until=utcnow() + timedelta(minutes=1)))
+        elif why == "lease gone":
+            s.execute(update(ChannelState).where(ChannelState.channel_id == d.channel_id).values(lease_owner="x#1"))
+        else:
+            s.execute(update(Delivery).where(Delivery.channel_id == d.channel_id, Delivery.id != d.id)
+                      .values(state=DeliveryState.SENT))
+    ok, nxt = _finish_then_claim(store, w, d)
+    assert ok and nxt is None
+    assert _row(store, d.id).state == DeliveryState.SENT
+    with store.session() as s:
+        mine = s.exec(select(Delivery.id).where(Delivery.lease_owner == w.owner)).all()
+    assert mine == []
+
+
+def test_a_drain_posts_every_delivery_once_with_one_audit_row_each(fleet) -> None:
+    store, seeded = fleet
+    w = _worker(seeded, store)
+    report = w.run_once()
+    w.close()
+    assert report.outcomes == Counter({"sent": len(seeded.ids)})
+    with store.session() as s:
+        states = Counter(s.exec(select(Delivery.state)).all())
+        audit = Counter(s.exec(select(AuditLog.subject).where(AuditLog.action == "delivery.sent")).all())
+        leased = s.exec(select(ChannelState).where(ChannelState.lease_owner.is_not(None))).all()
+    assert states == {DeliveryState.SENT: len(seeded.ids)}
+    assert sorted(int(k) for k in audit) == seeded.ids and set(audit.values()) == {1}
+    assert leased == []
+
+
+def test_a_drain_whose_finish_is_refused_counts_it_lease_lost_and_stops_the_channel(fleet) -> None:
+    store, seeded = fleet
+    w = _worker(seeded, store)
+    stolen: list[int] = []
+    deliver = w.deliver
+
+    def deliver_then_lose_the_lease(d):
+        outcome = deliver(d)
+        if not stolen:  # the lease runs out and another worker takes the row before the finish is written
+            stolen.append(d.id)
+            with store.session() as s:
+                s.execute(update(Delivery).where(Delivery.id == d.id).values(lease_owner="other#1"))
+        return outcome
+
+    w.deliver = deliver_then_lose_the_lease  # type: ignore[method-assign]
+    report = w.run_once()
+    w.close()
+    (lost,) = stolen
+    lost_row = _row(store, lost)
+    assert report.outcomes["lease-lost"] == 1
+    assert lost_row.state == DeliveryState.SENDING and lost_row.lease_owner == "other#1"  # not overwritten
+    with store.session() as s:
+        by_channel = Counter((r.channel_id, r.state) for r in s.exec(select(Delivery)).all())
+    # that channel stopped for this pass; the other was drained
+    assert by_channel[(lost_row.channel_id, DeliveryState.SENT)] == 0
+    assert report.outcomes["sent"] == 3
