@@ -124,6 +124,15 @@ def plan_corrections(s: Session, campaign: Campaign, now: datetime, *, apply: bo
 
     settings = campaign.config.corrections
     due = quiet_end(campaign, now) if settings.quiet_hours and in_quiet_hours(campaign, now) else now
+    # Only withdrawn or edited items can need anything (a few stories): every worker pass asks this
+    # question, and looking their deliveries up by story (uq_delivery) keeps it from reading the
+    # whole history each time (issue 15).
+    touched = select(ContentItem.id).where(col(ContentItem.withdrawn).is_not(None) | (ContentItem.version > 1))
+    if only is not None:
+        touched = touched.where(ContentItem.id == only)
+    items = sorted(s.exec(touched).all())  # in order: the chunks below keep the rows sorted by story
+    if not items:
+        return []
     query = (
         select(Delivery, ContentItem)
         .join(ContentItem, col(ContentItem.id) == Delivery.content_id)
@@ -136,9 +145,8 @@ def plan_corrections(s: Session, campaign: Campaign, now: datetime, *, apply: bo
         )
         .order_by(col(Delivery.content_id), col(Delivery.channel_id))
     )
-    if only is not None:
-        query = query.where(Delivery.content_id == only)
-    rows = s.exec(query).all()
+    rows = [row for i in range(0, len(items), 500)
+            for row in s.exec(query.where(col(Delivery.content_id).in_(items[i:i + 500]))).all()]
     if not rows:
         return []
     ids = [d.id for d, _ in rows]

@@ -35,7 +35,7 @@ from bot.reports import (
 )
 from bot.reports.report_queries import lean_pragmas, restore_pragmas
 from bot.store.db import Store
-from bot.store.models import ChannelState, ContentItem, Delivery, DeliveryState
+from bot.store.models import ChannelState, ContentItem, Delivery, DeliveryState, open_state
 from bot.store.sync import sync_session
 from bot.vn import ngay, ngay_gio, so
 
@@ -262,7 +262,7 @@ def simulate(campaign: Campaign, store: Store, start: datetime, end: datetime) -
             sim.states = {st.channel_id: ChannelState(**st.model_dump()) for st in s.exec(select(ChannelState)).all()}
             last_id = s.exec(select(func.max(Delivery.id))).one() or 0  # new rows get larger ids
             for d in s.exec(
-                select(Delivery).where(col(Delivery.state).in_(DeliveryState.OPEN), col(Delivery.due_at) <= end)
+                select(Delivery).where(open_state(Delivery.__table__), col(Delivery.due_at) <= end)  # type: ignore[attr-defined]
             ).all():
                 sim.planned.append((d.model_dump(), True, None))
             for moment in demo_moments(campaign, start, (end - start).days):  # each tick: milestones, then the plan

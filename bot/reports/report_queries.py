@@ -19,7 +19,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from bot.metrics import counting
-from bot.store.models import ChannelState, ContentItem, Delivery, DeliveryState, Engagement, MetricReading
+from bot.store.models import ChannelState, ContentItem, Delivery, DeliveryState, Engagement, MetricReading, open_state
 
 STREAM_CHUNK = 1000  # rows fetched at a time by the streamed lists
 ENGAGEMENT_FIELDS = ("reactions", "comments", "shares", "views")
@@ -38,7 +38,7 @@ def _in_period(start: datetime, end: datetime) -> Any:
 
 def _held() -> Any:
     """The delivery is open on a channel that a person must release (its posts wait)."""
-    return and_(col(Delivery.state).in_(DeliveryState.OPEN), ChannelState.status == "held")
+    return and_(open_state(Delivery.__table__), ChannelState.status == "held")  # type: ignore[attr-defined]
 
 
 LEAN_PRAGMAS = {"cache_size": -2048, "mmap_size": 0}

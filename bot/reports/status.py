@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from bot.channels.spec import describe
 from bot.load import Campaign
 from bot.store import Channel, ChannelState, Delivery, DeliveryState, Store
+from bot.store.models import open_state
 from bot.vn import ngay_gio, so
 
 
@@ -124,7 +125,7 @@ def waiting_reasons(campaign: Campaign, store: Store, now: datetime,
         rows = s.exec(
             select(Delivery.channel_id, Delivery.state, Delivery.slot_at, Delivery.due_at, Delivery.next_attempt_at,
                    Delivery.reason, Delivery.schedule_id)
-            .where(col(Delivery.state).in_(DeliveryState.OPEN))
+            .where(open_state(Delivery.__table__))  # type: ignore[attr-defined]
         ).all()
     for row in rows:
         groups[row[0]][_why_waiting(campaign, states.get(row[0]), tuple(row), now)] += 1

@@ -572,7 +572,7 @@ def release_settled(store: Store, now: datetime) -> int:
         for t in (D, A):
             n += conn.execute(
                 update(t)
-                .where(t.c.state == SENDING, t.c.lease_until < now, t.c.lease_owner.like(f"%{SETTLING}"))
+                .where(_sending(t), t.c.lease_until < now, t.c.lease_owner.like(f"%{SETTLING}"))
                 .values(state=DeliveryState.RETRY, needs_check=True,
                         next_attempt_at=case((t.c.next_attempt_at > now, t.c.next_attempt_at), else_=now),
                         lease_owner=None, lease_until=None, updated_at=now)
@@ -587,7 +587,7 @@ def reclaim_expired(store: Store, now: datetime) -> int:
         for t in (D, A):
             n += conn.execute(
                 update(t)
-                .where(t.c.state == SENDING, t.c.lease_until < now)
+                .where(_sending(t), t.c.lease_until < now)
                 .values(state=DeliveryState.RETRY, needs_check=True, next_attempt_at=now, lease_owner=None,
                         lease_until=None, updated_at=now,
                         reason="tiến trình dừng giữa lúc gửi: sẽ kiểm tra trên nền tảng trước khi gửi lại")

@@ -151,8 +151,9 @@ class ScheduleSlot(SQLModel, table=True):
 class Delivery(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("content_id", "channel_id", name="uq_delivery"),
-        Index("ix_delivery_due", "state", "due_at"),
-        # Open rows only (migration 0010): the worker asks about a channel's queue, never its history.
+        # Open rows only (migration 0010): the worker asks about the queue — what is due, what is in
+        # sending, a channel's next row — never about history, so these indexes follow the queue's size.
+        Index("ix_delivery_open_lease", "state", "lease_until", sqlite_where=text(OPEN_SQL), postgresql_where=text(OPEN_SQL)),
         Index("ix_delivery_channel_open", "channel_id", "state", sqlite_where=text(OPEN_SQL),
               postgresql_where=text(OPEN_SQL)),
     )

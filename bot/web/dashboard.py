@@ -13,6 +13,7 @@ from sqlmodel import func, select
 from bot.load import Campaign
 from bot.store import ChannelState, Delivery, DeliveryState, Store, utcnow
 from bot.store.intake import Submission, SubmissionState
+from bot.store.models import open_state
 
 DELIVERY_LABELS = {
     DeliveryState.SENT: "đã đăng",
@@ -34,7 +35,8 @@ def figures(store: Store, campaign: Campaign, scope: set[str]) -> dict[str, Any]
                              .group_by(Submission.state)).all())
         deliveries = dict(s.exec(select(Delivery.state, func.count()).where(Delivery.unit_id.in_(ids))
                                  .group_by(Delivery.state)).all())
-        upcoming = list(s.exec(select(Delivery).where(Delivery.unit_id.in_(ids), Delivery.state.in_(DeliveryState.OPEN),
+        upcoming = list(s.exec(select(Delivery).where(Delivery.unit_id.in_(ids), open_state(Delivery.__table__),  # type: ignore[attr-defined]
+
                                                       Delivery.due_at >= utcnow())
                                .order_by(Delivery.due_at).limit(30)).all())
         per_unit_rows = s.exec(select(Delivery.unit_id, Delivery.state, func.count()).where(Delivery.unit_id.in_(ids))

@@ -1,0 +1,100 @@
+"""The queue's questions are answered through indexes that hold open rows only (migration 0010,
+issue 15), on SQLite, whose planner needs the partial index's condition repeated word for word: a
+channel's next due row, whether anything of it is in ``sending``, a batch of channels to lease, and
+the rows left in ``sending`` past their lease never walk the history or every channel's queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, update
+
+from bot.store import Delivery, DeliveryState, Store, open_store, utcnow
+from bot.store.planning import insert_deliveries
+from bot.worker import Worker
+from tests.worker_fleet import make_workspace, page_ids, seed
+
+
+@pytest.fixture()
+def busy(tmp_path: Path):
+    """12 Pages with 4 due stories each, and 600 sent deliveries of history spread over them."""
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    pages = page_ids(12)
+    seeded = seed(store, make_workspace(tmp_path, pages), pages, 4)
+    with store.session() as s:
+        rows = s.exec(Delivery.__table__.select()).all()  # type: ignore[attr-defined]
+        channels = sorted({(r.channel_id, r.unit_id, r.platform) for r in rows})
+        now = utcnow() - timedelta(days=30)
+        shared = {"schedule_id": None, "slot_at": None, "day": "2026-10-01", "due_at": now, "state": "sent",
+                  "attempts": 1, "needs_check": False, "extra": {}, "created_at": now, "updated_at": now}
+        insert_deliveries(s, shared, [(f"old-{k}", cid, uid, pl, 0) for k in range(50) for cid, uid, pl in channels])
+    yield store, seeded
+    store.close()
+
+
+def _plans(store: Store, run) -> list[tuple[str, list[str]]]:
+    """(statement, its query plan) of every statement ``run`` sends that touches ``delivery``."""
+    seen: list[tuple[str, tuple]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "delivery" in statement and not executemany and statement.lstrip().upper().startswith(("SELECT", "UPDATE",
+                                                                                                   "WITH")):
+            seen.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", capture)
+    try:
+        run()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", capture)
+    out = []
+    with store.engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        for sql, params in seen:
+            out.append((sql, [row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()]))
+    return out
+
+
+ALLOWED = ("PRIMARY KEY", "ix_delivery_channel_open (channel_id=?", "sqlite_autoindex_delivery",
+           "ix_delivery_open_lease (state=? AND lease_until<?)")
+
+
+def _delivery_steps(plan: list[str]) -> list[str]:
+    return [step for step in plan
+            if (" delivery" in step or "d_busy" in step or "pick" in step) and "postaction" not in step]
+
+
+def test_claims_and_finishes_look_rows_up_by_channel_or_id_never_by_walking_the_table(busy) -> None:
+    store, seeded = busy
+    w = Worker(seeded.campaign, store, {}, owner="w", force_outbox=True, heartbeat=False)
+
+    def work() -> None:
+        for d in w.claim_batch(4):
+            w._finish(d.id, current=d, state=DeliveryState.SENT, platform_post_id=f"p{d.id}")
+            w._release(d.channel_id)
+        w.run_once()
+
+    plans = _plans(store, work)
+    assert len(plans) > 10
+    for sql, plan in plans:
+        for step in _delivery_steps(plan):
+            assert "SCAN" not in step, (step, sql)
+            assert any(ok in step for ok in ALLOWED), (step, sql)
+    w.close()
+
+
+def test_rows_left_in_sending_are_found_through_the_open_rows_index(busy) -> None:
+    store, seeded = busy
+    w = Worker(seeded.campaign, store, {}, owner="w", force_outbox=True, heartbeat=False)
+    w.claim_batch(3)
+    with store.session() as s:
+        s.execute(update(Delivery).where(Delivery.state == DeliveryState.SENDING)
+                  .values(lease_until=utcnow() - timedelta(minutes=1)))
+    plans = _plans(store, lambda: (w.release_settled(), w.reclaim_expired()))
+    steps = [step for _, plan in plans for step in _delivery_steps(plan)]
+    assert steps and all("ix_delivery_open_lease (state=? AND lease_until<?)" in step for step in steps), steps
+    with store.session() as s:
+        states = [r.state for r in s.exec(Delivery.__table__.select()).all()]  # type: ignore[attr-defined]
+    assert states.count(DeliveryState.RETRY) == 3
+    w.close()
