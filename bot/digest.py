@@ -42,9 +42,9 @@ from bot.metrics import main_metric, metric_label, subtree_values
 from bot.milestones import percent_floor
 from bot.plan import Tree, next_slots
 from bot.store.db import Store
+from bot.store.history import already_planned, sent_in_week
 from bot.store.models import (
     AlertMessage,
-    Channel,
     ChannelState,
     ContentItem,
     Delivery,
@@ -266,37 +266,6 @@ def nudge_for(st: Standing, campaign: Campaign, stories: int) -> str | None:
             f"sáng kiến mới nhất vào tệp số liệu (data/*.csv) và {step}.")
 
 
-def _sent_this_week(s: Session, units: set[str], slot: datetime) -> dict[str, list[Delivery]]:
-    """The posts sent in the week before ``slot``, by unit, read once for every digest of the pass.
-
-    Why once: deliveries are not indexed by unit (migration 0010, issue 15: such an index made every
-    planner tick write a page per channel), so a query per unit would read the history per unit."""
-    out: dict[str, list[Delivery]] = defaultdict(list)
-    if not units:
-        return out
-    for d in s.exec(select(Delivery).where(Delivery.state == DeliveryState.SENT,
-                                           col(Delivery.sent_at) >= slot - timedelta(days=7),
-                                           col(Delivery.sent_at) < slot).order_by(col(Delivery.sent_at))):
-        if d.unit_id in units:
-            out[d.unit_id].append(d)
-    return out
-
-
-def _already_planned(s: Session, uid: str, story_ids: list[str]) -> set[str]:
-    """Which of these stories the unit's channels (past ones included) already have a delivery of.
-
-    Looked up by (story, channel) pairs through the unique index ``uq_delivery``, never by scanning
-    the unit's history; 500 stories per statement keep the parameters within SQLite's limit."""
-    channels = list(s.exec(select(Channel.id).where(Channel.unit_id == uid)).all())
-    done: set[str] = set()
-    if not channels:
-        return done
-    for i in range(0, len(story_ids), 500):
-        done.update(s.exec(select(Delivery.content_id).where(col(Delivery.content_id).in_(story_ids[i:i + 500]),
-                                                             col(Delivery.channel_id).in_(channels))).all())
-    return done
-
-
 def _section_data(campaign: Campaign, s: Session, st: Standing, slot: datetime, tree: Tree,
                   states: dict[str, ChannelState], week_rows: list[Delivery]) -> Section:
     uid, tz = st.unit.id, campaign.tz
@@ -332,7 +301,7 @@ def _section_data(campaign: Campaign, s: Session, st: Standing, slot: datetime, 
         if f.expires is not None and campaign.local_datetime(f.expires, end_of_day=True) < slot:
             continue
         offered.append(story)
-    done = _already_planned(s, uid, [story.id for story in offered])
+    done = already_planned(s, uid, [story.id for story in offered])
     stories = [f"{story.front.title} ({story.source})" for story in offered if story.id not in done]
     return Section(st, None, posted, coming[:7], held, stories)
 
@@ -362,7 +331,7 @@ def build(campaign: Campaign, store: Store, now: datetime, slot: datetime, week:
                          key=lambda x: (not x.escalate, (x.percent or 0) - (x.expected or 0), x.name))
     with store.session() as s:
         states = {cs.channel_id: cs for cs in s.exec(select(ChannelState)).all()}
-        week = _sent_this_week(s, {uid for d in by_address.values() for uid in d.units}, slot)
+        week = sent_in_week(s, {uid for d in by_address.values() for uid in d.units}, slot)
         for d in by_address.values():
             for uid in d.units:
                 sec = _section_data(campaign, s, stands[uid], slot, tree, states, week.get(uid, []))
