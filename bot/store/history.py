@@ -13,18 +13,19 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from bot.store.models import Channel, Delivery, DeliveryState
+from bot.store.models import Channel, Delivery, sent_state
 
 
 def sent_in_week(s: Session, units: set[str], slot: datetime) -> dict[str, list[Delivery]]:
     """The posts sent in the week before ``slot``, by unit (of ``units``), read once for all of them.
 
     Why once: deliveries are not indexed by unit (migration 0010, issue 15: such an index made every
-    planner tick write a page per channel), so a query per unit would read the history per unit."""
+    planner tick write a page per channel), so a query per unit would read the history per unit; the
+    week's posts come from the index of sent posts by time."""
     out: dict[str, list[Delivery]] = defaultdict(list)
     if not units:
         return out
-    for d in s.exec(select(Delivery).where(Delivery.state == DeliveryState.SENT,
+    for d in s.exec(select(Delivery).where(sent_state(Delivery.__table__),  # type: ignore[attr-defined]
                                            col(Delivery.sent_at) >= slot - timedelta(days=7),
                                            col(Delivery.sent_at) < slot).order_by(col(Delivery.sent_at))):
         if d.unit_id in units:

@@ -32,8 +32,15 @@ class DeliveryState:
     ALL = (PENDING, SENDING, RETRY, SENT, FAILED, SKIPPED)
 
 
-# The condition of the partial index ix_delivery_channel_open (migration 0010), word for word.
+# The conditions of the partial indexes of migration 0010, word for word.
 OPEN_SQL = "state IN ('pending', 'sending', 'retry')"
+SENT_SQL = "state = 'sent'"
+
+
+def sent_state(table: Any) -> Any:
+    """``state = 'sent'`` with the value written into the SQL (a bound value would not let SQLite use
+    ``ix_delivery_sent_at``, the partial index of sent posts by time; see :func:`open_state`)."""
+    return table.c.state == literal_column("'sent'")
 
 
 def open_state(table: Any) -> Any:
@@ -154,6 +161,8 @@ class Delivery(SQLModel, table=True):
         # Open rows only (migration 0010): the worker asks about the queue — what is due, what is in
         # sending, a channel's next row — never about history, so these indexes follow the queue's size.
         Index("ix_delivery_open_lease", "state", "lease_until", sqlite_where=text(OPEN_SQL), postgresql_where=text(OPEN_SQL)),
+        # Sent posts by time (0010): the recent ones (engagement, the weekly digest) without the history.
+        Index("ix_delivery_sent_at", "sent_at", sqlite_where=text(SENT_SQL), postgresql_where=text(SENT_SQL)),
         Index("ix_delivery_channel_open", "channel_id", "state", sqlite_where=text(OPEN_SQL),
               postgresql_where=text(OPEN_SQL)),
     )

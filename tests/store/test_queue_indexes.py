@@ -98,3 +98,35 @@ def test_rows_left_in_sending_are_found_through_the_open_rows_index(busy) -> Non
         states = [r.state for r in s.exec(Delivery.__table__.select()).all()]  # type: ignore[attr-defined]
     assert states.count(DeliveryState.RETRY) == 3
     w.close()
+
+
+def test_recent_posts_are_read_through_the_index_of_sent_posts_by_time(busy) -> None:
+    """Which posts are due an engagement reading (every tick) and the digest's week: the window only."""
+    from sqlmodel import Session
+
+    from bot.store import engagement
+    from bot.store.history import sent_in_week
+
+    store, seeded = busy
+    now = utcnow()
+    with store.session() as s:  # the history's posts were sent a month ago, with a Page post id
+        s.execute(update(Delivery).where(Delivery.state == DeliveryState.SENT)
+                  .values(sent_at=now - timedelta(days=30), platform_post_id="1_2"))
+    w = Worker(seeded.campaign, store, {}, owner="w", force_outbox=True, heartbeat=False)
+    w.run_once()  # today's posts go out (to the outbox)
+    w.close()
+    with store.session() as s:
+        s.execute(update(Delivery).where(Delivery.sent_at >= now - timedelta(hours=1))
+                  .values(platform_post_id="100_200", sent_at=now - timedelta(hours=7)))
+
+    def ask() -> None:
+        due = engagement.due_for_reading(store, now, window=timedelta(days=14), every=timedelta(hours=6))
+        assert sum(len(v) for v in due.values()) == len(seeded.ids)  # today's posts, none of the history
+        with Session(store.engine) as s:
+            week = sent_in_week(s, {u.id for u in seeded.campaign.units}, now)
+        assert sum(len(v) for v in week.values()) == len(seeded.ids)
+
+    plans = _plans(store, ask)
+    steps = [step for _, plan in plans for step in _delivery_steps(plan)]
+    assert len(plans) == 2 and steps
+    assert all("ix_delivery_sent_at (sent_at>?" in step for step in steps), steps

@@ -22,6 +22,9 @@ tick's cost — grew with the number of past deliveries (45 ms at 100,000 agains
   1,000 channels due. Keyed by lease, the index serves what it is for — the rows a dead or
   settling worker left in ``sending`` past their lease — and per-channel questions go to the
   channel index.
+* ``ix_delivery_sent_at (sent_at) WHERE state = 'sent'`` is new: every tick asks which posts of the
+  last two weeks are due an engagement reading, and that read the whole history (14 ms at 100,000
+  deliveries against 0.8 at 1,000). A post enters it once, when sent, at its right-hand end.
 * ``ix_delivery_unit_id`` is dropped: the report and the dashboard group by unit over a period,
   which reads the rows anyway, and the weekly digest now reads the week's posts once for every
   unit and checks a unit's stories by (story, channel) pairs through ``uq_delivery``.
@@ -36,6 +39,7 @@ branch_labels = None
 depends_on = None
 
 OPEN = "state IN ('pending', 'sending', 'retry')"
+SENT = "state = 'sent'"
 
 
 def upgrade() -> None:
@@ -48,9 +52,12 @@ def upgrade() -> None:
                     sqlite_where=sa.text(OPEN), postgresql_where=sa.text(OPEN))
     op.create_index('ix_delivery_open_lease', 'delivery', ['state', 'lease_until'], unique=False,
                     sqlite_where=sa.text(OPEN), postgresql_where=sa.text(OPEN))
+    op.create_index('ix_delivery_sent_at', 'delivery', ['sent_at'], unique=False,
+                    sqlite_where=sa.text(SENT), postgresql_where=sa.text(SENT))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_delivery_sent_at', table_name='delivery')
     op.drop_index('ix_delivery_open_lease', table_name='delivery')
     op.drop_index('ix_delivery_channel_open', table_name='delivery')
     op.create_index('ix_delivery_due', 'delivery', ['state', 'due_at'], unique=False)
