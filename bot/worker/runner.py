@@ -263,8 +263,9 @@ class Worker:
         fenced write is refused, the drain counts the delivery as ``lease-lost``, as here."""
         action = queue.is_action(current) if current is not None else model in (queue.ActionRow, PostAction)
         chain = getattr(self._chained, "chain", None)
-        if chain is not None and chain.kwargs is None and claimed and not action and delivery_id == chain.item.id:
-            chain.kwargs = {"audit_action": audit_action, **values}
+        if (chain is not None and chain.kwargs is None and claimed and not action and current is not None
+                and delivery_id == chain.item.id):
+            chain.item, chain.kwargs = current, {"audit_action": audit_action, **values}
             return True
         ok = queue.finish(self.store, self.owner, delivery_id, self.clock.now(), action=action, fenced=claimed,
                           current=current, audit_action=audit_action, extra_update=values.pop("extra_update", None),
@@ -428,7 +429,8 @@ STOPS = frozenset({"held", "paused", "unclear", "lease-lost"})
 
 @dataclass(slots=True)
 class _Chain:
-    """The delivery a drain is on, and its finish once decided (kept back for :meth:`Worker._flush`)."""
+    """The delivery a drain is on (the row as its finish was given it: its ``extra`` is what the finish
+    merges into), and that finish once decided (kept back for :meth:`Worker._flush`)."""
 
     item: Any
     kwargs: dict[str, Any] | None = None
