@@ -31,7 +31,7 @@ them costs a few microseconds.
 from __future__ import annotations
 
 from dataclasses import field, make_dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -72,6 +72,8 @@ DUE_STATES = (DeliveryState.PENDING, DeliveryState.RETRY)
 SETTLING = "|settle"
 # Constants written into the statements rather than bound: fewer parameters, shorter text.
 _SENDING, _ACTIVE = literal_column(f"'{SENDING}'"), literal_column("'active'")
+# "No pass start": every released lease ended before it.
+_NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 # The app-pause id bound when no platform pause applies (the outbox): no channelstate row has it.
 NO_APP = "-"
 
@@ -183,14 +185,26 @@ def _sending_values(t: Any) -> dict[str, Any]:
 @cache
 def _claim_batch_stmt(actions_only: bool, outbox: bool) -> Any:
     """Lease up to ``p_limit`` channels with due work, edits and removals first, then the highest
-    priority, then the channel that waited longest (a released lease keeps its release time)."""
+    priority, then the channel that waited longest (a released lease keeps its release time).
+
+    Only channels whose lease ended before ``p_since`` (or never had one), and none this worker holds:
+    a pass serves each channel once, and a channel released since the pass began was served in it. Why a time and not a list of
+    channels to leave out: the statement's text stays the same at every call, so PostgreSQL plans it
+    once (a list of 1,000 channels also cost a comparison per channel and per item)."""
     cs = CS.alias("cs")
     now = _p("now", DT)
     has_action = exists().where(A.c.channel_id == cs.c.channel_id, _due(A))
     has_due = has_action if actions_only else or_(exists().where(D.c.channel_id == cs.c.channel_id, _due(D)),
                                                   has_action)
     top_priority = select(func.max(D.c.priority)).where(D.c.channel_id == cs.c.channel_id, _due(D)).scalar_subquery()
-    conditions = [_channel_free(cs), has_due, cs.c.channel_id.not_in(bindparam("p_exclude", expanding=True))]
+    lease_until = cs.c.lease_until
+    conditions = [
+        _channel_free(cs), has_due,
+        # not served in this pass: released before it began (or, the clock set back, "after" now)
+        or_(lease_until.is_(None), lease_until < _p("since", DT), lease_until > now),
+        # nor held by this worker now (it is serving it, or has it waiting for a free thread)
+        or_(cs.c.lease_owner.is_(None), cs.c.lease_owner != _p("me", TEXT), lease_until.is_(None), lease_until <= now),
+    ]
     if not outbox:
         app = CS.alias("cs_app")
         conditions.append(~exists().where(app.c.channel_id == literal("app:", TEXT) + CH.c.platform,
@@ -371,14 +385,15 @@ def _params(owner: str, now: datetime, until: datetime | None = None, **more: An
 
 
 def claim_channels(store: Store, owner: str, now: datetime, until: datetime, *, limit: int,
-                   exclude: set[str], actions_only: bool, outbox: bool) -> list[str]:
+                   since: datetime | None, actions_only: bool, outbox: bool) -> list[str]:
     """Lease up to ``limit`` channels that have due work (see :func:`_claim_batch_stmt`); their ids.
+    ``since``: the start of the pass (channels released after it were served in it); None: any.
 
     Locked rows are skipped on PostgreSQL, so concurrent claimers get disjoint channels without
     waiting for each other."""
     with store.autocommit.connect() as conn:
         rows = conn.execute(_claim_batch_stmt(actions_only, outbox),
-                            _params(owner, now, until, limit=limit, exclude=sorted(exclude))).all()
+                            _params(owner, now, until, limit=limit, since=since or _NEVER)).all()
     return [r[0] for r in rows]
 
 
