@@ -324,17 +324,28 @@ def _finish_then_claim_stmt(keys: tuple[str, ...]) -> Any:
     """PostgreSQL: a delivery's fenced finish, its audit row and the claim of the channel's next due
     delivery (with its content item), in one statement and one transaction.
 
-    One row back when the fence held (``f``: the audit row's id), with the next delivery's columns,
-    all None when there is none to claim now; no row when the fence refused the finish, and then
-    nothing was claimed either. The claim's check that nothing of the channel is in ``sending`` leaves
+    One row back when the fence held (the audit row's id, whether the channel was released, the next
+    delivery's columns, all None when there is none to claim now); no row when the fence refused the
+    finish, and then nothing was claimed or released either. The channel's lease is given back in the
+    same statement when nothing was claimed and no edit or removal is due on it (the drain is over). The claim's check that nothing of the channel is in ``sending`` leaves
     out the finished row only: every sub-statement sees the rows as they were when the statement
     began, and this row is leaving ``sending`` in it."""
     done = _finish_stmt(False, keys, True).cte("f")
     audit = _audit_of(done, False).cte("au")
     claimed, item = _claim_next_stmt(False, False, done).cte("k"), CI.alias("i")
-    # Read by position, without labels: under 4 KiB, psycopg keeps the statement's parsed form.
+    c, a4 = CS.alias("c"), A.alias("a4")
+    release = (
+        update(c)
+        .where(c.c.channel_id == _p("cid", TEXT), c.c.lease_owner == _p("me", TEXT), exists(select(done.c.id)),
+               ~exists(select(claimed.c.id)), ~exists().where(a4.c.channel_id == _p("cid", TEXT), _due(a4)))
+        .values(lease_owner=None, lease_until=_p("now", DT))
+        .returning(c.c.channel_id)
+        .cte("r")
+    )
+    released = select(func.count()).select_from(release).scalar_subquery()
+    # Read by position, without labels (shorter text for psycopg to parse at each call).
     return select(
-        audit.c.id, *[claimed.c[k] for k in CLAIMED_DELIVERY], *[item.c[k] for k in CLAIMED_CONTENT],
+        audit.c.id, released, *[claimed.c[k] for k in CLAIMED_DELIVERY], *[item.c[k] for k in CLAIMED_CONTENT],
     ).select_from(audit.outerjoin(claimed, literal_column("true")).outerjoin(item, item.c.id == claimed.c.content_id))
 
 
@@ -481,36 +492,38 @@ def finish(store: Store, owner: str, item_id: int, now: datetime, *, action: boo
 
 def finish_then_claim(store: Store, owner: str, item: Any, now: datetime, until: datetime, wall: datetime, *,
                       app: str, audit_action: str | None = None, extra_update: dict[str, Any] | None = None,
-                      **values: Any) -> tuple[bool, Any]:
+                      **values: Any) -> tuple[bool, Any, bool]:
     """Finish delivery ``item`` (as :func:`finish`, fenced) and, if the fence held, claim the channel's
-    next due delivery (as :func:`claim_next`): (whether the finish was recorded, the next delivery in
-    ``sending`` or None).
+    next due delivery (as :func:`claim_next`), or give the channel's lease back when it has nothing due
+    (as :func:`release`): (whether the finish was recorded, the next delivery in ``sending`` or None,
+    whether the channel was released).
 
     Why together: a worker draining a channel finishes one post and claims the next right after. On
     PostgreSQL both go in one statement — one round trip and one commit instead of two, which is
-    most of the server's work per delivery (issue 15). None as the next row means only that no
-    delivery was claimed here: the caller asks :func:`claim_next` (which also claims due edits and
-    removals) before it decides the channel has nothing left."""
+    most of the server's work per delivery (issue 15); when each Page has one post due, the release
+    goes with it too. No next row and no release means only that no delivery was claimed here: the
+    caller asks :func:`claim_next` (which also claims due edits and removals), then releases."""
     values = {"lease_owner": None, "lease_until": None, **values, "updated_at": now}
     if extra_update:
         values["extra"] = {**(item.extra or {}), **extra_update}
     if store.dialect != "postgresql":  # no round trips to save: the two steps as they are
         if not finish(store, owner, item.id, now, action=False, current=item, audit_action=audit_action,
                       **values):
-            return False, None
-        return True, claim_next(store, owner, item.channel_id, now, until, wall, app=app, actions_only=False)
+            return False, None, False
+        nxt = claim_next(store, owner, item.channel_id, now, until, wall, app=app, actions_only=False)
+        return True, nxt, nxt is None and release(store, owner, item.channel_id, now)
     keys = tuple(sorted(values))
     params = {**_params(owner, now, until, id=item.id, cid=item.channel_id, wall=wall, app=app, at=now,
                         action=audit_action), **{f"v_{k}": v for k, v in values.items()}}
     with store.autocommit.connect() as conn:
         row = conn.execute(_finish_then_claim_stmt(keys), params).first()
     if row is None:
-        return False, None
-    delivery, item = row[1:1 + len(CLAIMED_DELIVERY)], row[1 + len(CLAIMED_DELIVERY):]
+        return False, None, False
+    delivery, item = row[2:2 + len(CLAIMED_DELIVERY)], row[2 + len(CLAIMED_DELIVERY):]
     if delivery[0] is None:
-        return True, None
+        return True, None, bool(row[1])
     content = ContentRow(**dict(zip(CLAIMED_CONTENT, item, strict=True))) if item[0] is not None else None
-    return True, DeliveryRow(**dict(zip(CLAIMED_DELIVERY, delivery, strict=True)), content=content)
+    return True, DeliveryRow(**dict(zip(CLAIMED_DELIVERY, delivery, strict=True)), content=content), False
 
 
 def _finish_in(conn: Connection, store: Store, action: bool, fenced: bool, values: dict[str, Any],
@@ -568,10 +581,10 @@ def acquire(store: Store, owner: str, channel_id: str, now: datetime, until: dat
         return conn.execute(_lease_stmts()[0], _params(owner, now, until, cid=channel_id)).rowcount == 1
 
 
-def release(store: Store, owner: str, channel_id: str, now: datetime) -> None:
-    """Give the channel's lease back (only if ``owner`` still holds it)."""
+def release(store: Store, owner: str, channel_id: str, now: datetime) -> bool:
+    """Give the channel's lease back (only if ``owner`` still holds it); whether it did."""
     with store.autocommit.connect() as conn:
-        conn.execute(_lease_stmts()[1], _params(owner, now, cid=channel_id))
+        return conn.execute(_lease_stmts()[1], _params(owner, now, cid=channel_id)).rowcount == 1
 
 
 def renew(store: Store, owner: str, until: datetime, *, channels: list[str], deliveries: list[int],

@@ -282,22 +282,26 @@ class Worker:
             log.warning("delivery %s: quyền giữ đã hết hạn và lượt gửi đã chuyển cho tiến trình khác; "
                         "không ghi đè (%s)", item_id, state)
 
-    def _flush(self, chain: _Chain, *, claim: bool) -> tuple[bool, Any]:
-        """Record the finish a drain kept back; ``claim``: with the claim of the channel's next delivery
-        (one statement on PostgreSQL). (Whether the fence held, the next delivery or None.)"""
+    def _flush(self, chain: _Chain, *, claim: bool) -> tuple[bool, Any, bool]:
+        """Record the finish a drain kept back; ``claim``: with the claim of the channel's next delivery,
+        or the channel's release when it has nothing due (one statement on PostgreSQL). (Whether the
+        fence held, the next delivery or None, whether the channel was released.)"""
         kw, d = chain.kwargs or {}, chain.item
         chain.kwargs = None
         now = self.clock.now()
+        released = False
         if claim:
-            ok, nxt = queue.finish_then_claim(self.store, self.owner, d, now, now + self.lease, utcnow(),
-                                              app=self._app(d.channel_id), **kw)
+            ok, nxt, released = queue.finish_then_claim(self.store, self.owner, d, now, now + self.lease, utcnow(),
+                                                        app=self._app(d.channel_id), **kw)
         else:
             ok, nxt = queue.finish(self.store, self.owner, d.id, now, action=False, current=d, **kw), None
         self._finished(d.id, False, ok, kw.get("state"))
-        if nxt is not None:
-            with self._lock:
+        with self._lock:
+            if nxt is not None:
                 (self._acting if queue.is_action(nxt) else self._sending).add(nxt.id)
-        return ok, nxt
+            if released:
+                self._held.discard(d.channel_id)
+        return ok, nxt, released
 
     def _pause(self, channel_id: str, platform: str, scope: str, seconds: float, reason: str) -> None:
         target = f"app:{platform}" if scope == "app" else channel_id
@@ -390,6 +394,7 @@ class Worker:
         report = WorkerReport()
         channel_id = first.channel_id
         d: Any = first
+        released = False  # the store gave the lease back with the last finish (finish_then_claim)
         try:
             for n in range(PER_CHANNEL_PER_RUN):
                 if d is None:
@@ -412,7 +417,7 @@ class Worker:
                 more = n + 1 < PER_CHANNEL_PER_RUN and outcome not in STOPS and not self.stopping.is_set()
                 nxt = None
                 if chain is not None and chain.kwargs is not None:
-                    ok, nxt = self._flush(chain, claim=more)
+                    ok, nxt, released = self._flush(chain, claim=more)
                     if not ok:
                         outcome, more = "lease-lost", False
                 report.outcomes[outcome] += 1
@@ -422,11 +427,12 @@ class Worker:
                     reason = channel_state.held_reason(self.store, channel_id)
                     if reason is not None:
                         report.held[channel_id] = reason
-                if not more:
+                if not more or released:
                     break
                 d = nxt if nxt is not None else self.claim_next(channel_id)
         finally:
-            self._release(channel_id)
+            if not released:
+                self._release(channel_id)
         return report
 
 

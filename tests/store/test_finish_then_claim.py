@@ -1,7 +1,8 @@
 """A delivery's finish and the claim of its channel's next one, in one statement (issue 15), on SQLite
 and PostgreSQL: the finish is fenced, its audit row written, and the next delivery claimed only when
-the finish went through and the channel may post now; a worker's drain counts a refused finish as
-``lease-lost`` and claims nothing after it."""
+the finish went through and the channel may post now — else the channel's lease is given back, unless
+an edit or removal is due on it or the lease is not this worker's; a worker's drain counts a refused
+finish as ``lease-lost`` and claims nothing after it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlmodel import select
 
 from bot.store import AuditLog, ChannelState, Delivery, DeliveryState, Store, utcnow
 from bot.store import deliveries as queue
+from bot.store.models import PostAction
 from bot.worker import Worker
 from tests.worker_fleet import make_workspace, page_ids, seed
 
@@ -38,6 +40,13 @@ def _finish_then_claim(store: Store, w: Worker, d):
                                    extra_update={"url": "https://example.org/p"})
 
 
+def _lease(store: Store, channel_id: str) -> str | None:
+    with store.session() as s:
+        st = s.get(ChannelState, channel_id)
+        assert st is not None
+        return st.lease_owner
+
+
 def _row(store: Store, delivery_id: int) -> Delivery:
     with store.session() as s:
         row = s.get(Delivery, delivery_id)
@@ -50,8 +59,9 @@ def test_the_finish_is_recorded_with_its_audit_row_and_the_next_delivery_claimed
     store, seeded = fleet
     w = _worker(seeded, store)
     (d,) = w.claim_batch(1)
-    ok, nxt = _finish_then_claim(store, w, d)
-    assert ok
+    ok, nxt, released = _finish_then_claim(store, w, d)
+    assert ok and not released
+    assert _lease(store, d.channel_id) == w.owner
     done = _row(store, d.id)
     assert done.state == DeliveryState.SENT and done.platform_post_id == f"post_{d.id}"
     assert done.lease_owner is None and done.extra["url"] == "https://example.org/p"
@@ -70,7 +80,8 @@ def test_a_refused_fence_records_nothing_and_claims_nothing(fleet) -> None:
     (d,) = w.claim_batch(1)
     with store.session() as s:  # the lease ran out and another worker holds the row now
         s.execute(update(Delivery).where(Delivery.id == d.id).values(lease_owner="other#1"))
-    assert _finish_then_claim(store, w, d) == (False, None)
+    assert _finish_then_claim(store, w, d) == (False, None, False)
+    assert _lease(store, d.channel_id) == w.owner  # the drain gives it back itself
     assert _row(store, d.id).state == DeliveryState.SENDING
     with store.session() as s:
         sending = s.exec(select(Delivery.id).where(Delivery.state == DeliveryState.SENDING)).all()
@@ -96,12 +107,31 @@ def test_the_finish_goes_through_but_nothing_is_claimed_when_the_channel_may_not
         else:
             s.execute(update(Delivery).where(Delivery.channel_id == d.channel_id, Delivery.id != d.id)
                       .values(state=DeliveryState.SENT))
-    ok, nxt = _finish_then_claim(store, w, d)
+    ok, nxt, released = _finish_then_claim(store, w, d)
     assert ok and nxt is None
     assert _row(store, d.id).state == DeliveryState.SENT
+    # the drain is over: the lease goes back with the finish, unless it is not this worker's
+    assert released == (why != "lease gone")
+    assert _lease(store, d.channel_id) == ("x#1" if why == "lease gone" else None)
     with store.session() as s:
         mine = s.exec(select(Delivery.id).where(Delivery.lease_owner == w.owner)).all()
     assert mine == []
+
+
+def test_a_due_edit_keeps_the_channel_for_the_drain_to_claim(fleet) -> None:
+    store, seeded = fleet
+    w = _worker(seeded, store)
+    (d,) = w.claim_batch(1)
+    with store.session() as s:  # an edit of a post of this channel became due meanwhile
+        s.add(PostAction(delivery_id=d.id, content_id=d.content_id, channel_id=d.channel_id, unit_id=d.unit_id,
+                         platform=d.platform, action="edit", version=2, due_at=utcnow() - timedelta(seconds=1),
+                         target_post_id="1_2"))
+    ok, nxt, released = _finish_then_claim(store, w, d)
+    assert ok and not released
+    assert nxt is None or queue.is_action(nxt)  # PostgreSQL leaves the edit to claim_next; SQLite claims it
+    assert _lease(store, d.channel_id) == w.owner
+    nxt = nxt or w.claim_next(d.channel_id)
+    assert nxt is not None and queue.is_action(nxt) and nxt.action == "edit"
 
 
 def test_a_drain_posts_every_delivery_once_with_one_audit_row_each(fleet) -> None:
