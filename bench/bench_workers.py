@@ -25,7 +25,8 @@ measured the same way. It runs in two shapes: the fleet's (``--per-page`` delive
 ``--pages`` Pages: a channel drained post after post), and the campaign's own at a schedule slot
 (``--fanout`` Pages with one post each, in a database of their own: every delivery is a channel to
 lease, serve and release). Each database is ANALYZEd after it is filled, as autovacuum keeps a
-running store's statistics; a store just filled has none, and the planner then guesses.
+running store's statistics; a store just filled has none, and the planner then guesses
+(``BENCH_NO_ANALYZE=1`` measures that case).
 
     python bench/bench_workers.py [--pages 16] [--per-page 100] [--latency 0.02] [--concurrency 4]
                                   [--workers 1,2,4] [--batch 8] [--hot 1] [--fanout 400]
@@ -249,6 +250,8 @@ def hot_path(url: str, dbname: str, relay: Any, ws: Path, env: dict[str, str], t
 
 def analyze(dbname: str) -> None:
     """Statistics for the planner, as autovacuum keeps them in a store that has been running."""
+    if os.environ.get("BENCH_NO_ANALYZE"):
+        return
     with psycopg.connect(f"host=127.0.0.1 port=5432 user=postgres dbname={dbname}", autocommit=True) as c:
         c.execute("ANALYZE")
 

@@ -364,18 +364,23 @@ class Worker:
 
     def _publish_due(self, report: WorkerReport) -> None:
         """Serve each channel with due work once (at most PER_CHANNEL_PER_RUN deliveries), ``max_workers``
-        at a time. Channels are claimed ``batch`` at a time and wait their turn in ``ready`` (leased, their
-        first row in ``sending``, renewed by the heartbeat): leasing a batch reads every channel's state,
-        so doing it for each free slot cost as much as the posts themselves when 1,000 Pages each had
-        one post due (issue 15)."""
+        at a time. While claims come back full (more channels are due than this worker can serve at once),
+        channels are claimed up to ``min(batch, max_workers)`` at a time and wait their turn in ``ready``
+        (leased, their first row in ``sending``, renewed by the heartbeat): leasing reads every channel's
+        state, so doing it for each free slot cost as much as the posts themselves when 1,000 Pages each
+        had one post due (issue 15). A short claim means few channels are due: then only free slots are
+        claimed, so that other workers get their share."""
         slots = max(1, self.max_workers)
         busy: dict[Future[WorkerReport], str] = {}
         ready: deque[Any] = deque()
         since = self.clock.now()  # channels released after this were served in this pass
+        ahead, plenty = min(self.batch, slots), False
         with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="deliver") as pool:
             while True:
                 if len(busy) < slots and not ready and not self.stopping.is_set():
-                    ready.extend(self.claim_batch(max(self.batch, slots - len(busy)), since))
+                    want = max(slots - len(busy), ahead) if plenty else slots - len(busy)
+                    ready.extend(self.claim_batch(want, since))
+                    plenty = len(ready) == want
                 while len(busy) < slots and ready:  # claimed rows are in hand: served even when stopping
                     d = ready.popleft()
                     busy[pool.submit(self._drain, d)] = d.channel_id
