@@ -60,8 +60,9 @@ def build_workspace(root: Path, channels: int, stories: int) -> None:
         )
 
 
-def fill_store(ws: Path, url: str, channels: int, deliveries: int) -> None:
-    """``deliveries`` past posts spread over ``channels``, their engagement, weekly metric readings."""
+def fill_store(ws: Path, url: str, channels: int, deliveries: int, base: datetime = BASE) -> None:
+    """``deliveries`` past posts spread over ``channels`` from ``base`` on, their engagement, weekly
+    metric readings."""
     from sqlalchemy import insert
 
     from bot.load import load_campaign
@@ -77,7 +78,7 @@ def fill_store(ws: Path, url: str, channels: int, deliveries: int) -> None:
     for c in range(channels):
         for k in range(per_channel):
             did += 1
-            when = BASE + SPACING * k
+            when = base + SPACING * k
             state = "failed" if k % 50 == 7 else "sent"
             rows.append({
                 "id": did, "content_id": f"s{k:04d}", "channel_id": f"cs-{c:04d}/facebook", "unit_id": f"cs-{c:04d}",
@@ -92,7 +93,7 @@ def fill_store(ws: Path, url: str, channels: int, deliveries: int) -> None:
                                    "comments": k % 7, "shares": k % 5, "views": 100 + k, "extra": {}})
     for c in range(channels):
         for w in range(max(1, per_channel // 20)):
-            at = BASE + timedelta(days=7 * w)
+            at = base + timedelta(days=7 * w)
             readings.append({"unit_id": f"cs-{c:04d}", "metric": "initiatives", "at": at, "value": float(w * 3),
                              "source": "bench", "imported_at": at, "status": "ok"})
     with store.session() as s:

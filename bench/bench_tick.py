@@ -32,8 +32,7 @@ for extra in (ROOT, ROOT / "bench"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-import bench_reports  # noqa: E402
-from bench_reports import NOW, build_workspace, fill_store  # noqa: E402
+from bench_reports import NOW, SPACING, build_workspace, fill_store  # noqa: E402
 
 from bot import alerts, digest  # noqa: E402
 from bot.load import load_campaign  # noqa: E402
@@ -79,8 +78,7 @@ def main() -> None:
         campaign = load_campaign(ws)
         for size in sizes:
             url = f"sqlite:///{Path(tmp) / f'tick-{size}.db'}"
-            bench_reports.BASE = NOW - bench_reports.SPACING * (size // args.channels)  # the history ends now
-            fill_store(ws, url, args.channels, size)
+            fill_store(ws, url, args.channels, size, base=NOW - SPACING * (size // args.channels))  # ends now
             store = open_store(url)
             try:
                 todo = steps(campaign, store)

@@ -267,12 +267,11 @@ def nudge_for(st: Standing, campaign: Campaign, stories: int) -> str | None:
 
 
 def _section_data(campaign: Campaign, s: Session, st: Standing, slot: datetime, tree: Tree,
-                  states: dict[str, ChannelState], week_rows: list[Delivery]) -> Section:
+                  states: dict[str, ChannelState], rows: list[Delivery]) -> Section:
     uid, tz = st.unit.id, campaign.tz
     posted = []
     from bot.corrections import post_url
 
-    rows = week_rows
     titles = {c.id: c.title for c in s.exec(select(ContentItem).where(
         col(ContentItem.id).in_({d.content_id for d in rows} or {""}))).all()}
     for d in rows[:MAX_POSTS]:

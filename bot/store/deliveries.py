@@ -11,8 +11,8 @@ are one queue with the same rules (see bot.worker for the whole story):
   channel with anything in ``sending`` is leased to nobody: one call in flight per channel, on any
   number of machines.
 
-Why Core statements built once (in bot.store.queue_sql), executed on autocommit connections (issue 15): a delivery costs
-one claim statement and one finish statement. The claim is one ``UPDATE … WHERE id = (SELECT …
+Why Core statements built once (bot.store.queue_sql), executed on autocommit connections (issue
+15): a delivery costs one claim statement and one finish statement. The claim is one ``UPDATE … WHERE id = (SELECT …
 LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING …`` — concurrent claimers on PostgreSQL skip each
 other's rows instead of waiting, and SQLite (one writer at a time) runs the same statement
 atomically; on PostgreSQL the claimed row comes back joined with its content item in the same
@@ -40,23 +40,23 @@ from sqlalchemy.engine import Connection, Row
 from bot.store.db import Store
 from bot.store.models import DeliveryState, PostAction
 from bot.store.queue_sql import (
-    _AUDIT,
-    _CONTENT_BY_ID,
+    AUDIT_INSERT,
     CI,
     CLAIMED_CONTENT,
     CLAIMED_DELIVERY,
+    CONTENT_BY_ID,
     SENDING,
     A,
     D,
-    _claim_batch_stmt,
-    _claim_next_stmt,
-    _claim_with_content_stmt,
-    _finish_and_audit_stmt,
-    _finish_stmt,
-    _finish_then_claim_stmt,
-    _lease_stmts,
-    _renew_stmts,
-    _sending,
+    claim_batch_stmt,
+    claim_next_stmt,
+    claim_with_content_stmt,
+    finish_and_audit_stmt,
+    finish_stmt,
+    finish_then_claim_stmt,
+    in_sending,
+    lease_stmts,
+    renew_stmts,
 )
 
 # The lease owner of a row that waits out its settle window after an unclear answer (Worker._settle).
@@ -109,13 +109,13 @@ def _params(owner: str, now: datetime, until: datetime | None = None, **more: An
 
 def claim_channels(store: Store, owner: str, now: datetime, until: datetime, *, limit: int,
                    since: datetime | None, actions_only: bool, outbox: bool) -> list[str]:
-    """Lease up to ``limit`` channels that have due work (see :func:`_claim_batch_stmt`); their ids.
+    """Lease up to ``limit`` channels that have due work (see :func:`claim_batch_stmt`); their ids.
     ``since``: the start of the pass (channels released after it were served in it); None: any.
 
     Locked rows are skipped on PostgreSQL, so concurrent claimers get disjoint channels without
     waiting for each other."""
     with store.autocommit.connect() as conn:
-        rows = conn.execute(_claim_batch_stmt(actions_only, outbox),
+        rows = conn.execute(claim_batch_stmt(actions_only, outbox),
                             _params(owner, now, until, limit=limit, since=since or _NEVER)).all()
     return [r[0] for r in rows]
 
@@ -131,26 +131,26 @@ def claim_next(store: Store, owner: str, channel_id: str, now: datetime, until: 
     if not actions_only:
         if postgres:
             with store.autocommit.connect() as conn:
-                row = conn.execute(_claim_with_content_stmt(), params).first()
+                row = conn.execute(claim_with_content_stmt(), params).first()
             if row is not None:
                 m = row._mapping
                 content = ContentRow(**{k: m[f"c_{k}"] for k in CLAIMED_CONTENT}) if m["c_id"] is not None else None
                 return DeliveryRow(**{k: m[f"d_{k}"] for k in CLAIMED_DELIVERY}, content=content)
         else:
             with store.engine.begin() as conn:
-                row = conn.execute(_claim_next_stmt(False, False), params).first()
+                row = conn.execute(claim_next_stmt(False, False), params).first()
                 if row is not None:
-                    item = conn.execute(_CONTENT_BY_ID, {"p_id": row.content_id}).first()
+                    item = conn.execute(CONTENT_BY_ID, {"p_id": row.content_id}).first()
                     return _delivery(row, ContentRow(**item._mapping) if item is not None else None)
     with store.autocommit.connect() as conn:
-        row = conn.execute(_claim_next_stmt(True, False), params).first()
+        row = conn.execute(claim_next_stmt(True, False), params).first()
     return ActionRow(**row._mapping) if row is not None else None
 
 
 def claim(store: Store, owner: str, item: Any, now: datetime, until: datetime, wall: datetime) -> Any:
     """Claim one given row if it is still due (not leased to anybody): the row in ``sending``, or None."""
     with store.autocommit.connect() as conn:
-        row = conn.execute(_claim_next_stmt(is_action(item), True),
+        row = conn.execute(claim_next_stmt(is_action(item), True),
                            _params(owner, now, until, id=item.id, wall=wall)).first()
     if row is None:
         return None
@@ -160,7 +160,7 @@ def claim(store: Store, owner: str, item: Any, now: datetime, until: datetime, w
 def content(store: Store, content_id: str) -> Any:
     """A content item (or None), read fresh."""
     with store.autocommit.connect() as conn:
-        row = conn.execute(_CONTENT_BY_ID, {"p_id": content_id}).first()
+        row = conn.execute(CONTENT_BY_ID, {"p_id": content_id}).first()
     return ContentRow(**row._mapping) if row is not None else None
 
 
@@ -168,11 +168,16 @@ def delivery_and_content(store: Store, delivery_id: int, content_id: str) -> tup
     """The delivery an action works on, and its content item (either None when gone)."""
     with store.engine.connect() as conn:
         d = conn.execute(select(D).where(D.c.id == delivery_id)).first()
-        c = conn.execute(_CONTENT_BY_ID, {"p_id": content_id}).first()
+        c = conn.execute(CONTENT_BY_ID, {"p_id": content_id}).first()
     return (_delivery(d) if d is not None else None), (ContentRow(**c._mapping) if c is not None else None)
 
 
 # --- finishing --------------------------------------------------------------------------------------
+
+
+def _finish_values(values: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The columns a finish writes: the lease fields cleared unless ``values`` sets them, and the time."""
+    return {"lease_owner": None, "lease_until": None, **values, "updated_at": now}
 
 
 def finish(store: Store, owner: str, item_id: int, now: datetime, *, action: bool, fenced: bool = True,
@@ -183,7 +188,7 @@ def finish(store: Store, owner: str, item_id: int, now: datetime, *, action: boo
     what another recorded). ``current``: the row as the owner holds it, whose ``extra`` the
     ``extra_update`` is merged into (read from the store when not given). The lease fields are
     cleared unless ``values`` sets them."""
-    values = {"lease_owner": None, "lease_until": None, **values, "updated_at": now}
+    values = _finish_values(values, now)
     base = {"p_id": item_id, "p_me": owner, "p_at": now, "p_action": audit_action}
     if extra_update and current is None:
         t = A if action else D
@@ -197,7 +202,7 @@ def finish(store: Store, owner: str, item_id: int, now: datetime, *, action: boo
         keys = tuple(sorted(values))
         params = {**base, **{f"v_{k}": v for k, v in values.items()}}
         with store.autocommit.connect() as conn:
-            return conn.execute(_finish_and_audit_stmt(action, keys, fenced), params).first() is not None
+            return conn.execute(finish_and_audit_stmt(action, keys, fenced), params).first() is not None
     with store.engine.begin() as conn:
         return _finish_in(conn, store, action, fenced, values, base)
 
@@ -215,7 +220,7 @@ def finish_then_claim(store: Store, owner: str, item: Any, now: datetime, until:
     most of the server's work per delivery (issue 15); when each Page has one post due, the release
     goes with it too. No next row and no release means only that no delivery was claimed here: the
     caller asks :func:`claim_next` (which also claims due edits and removals), then releases."""
-    values = {"lease_owner": None, "lease_until": None, **values, "updated_at": now}
+    values = _finish_values(values, now)
     if extra_update:
         values["extra"] = {**(item.extra or {}), **extra_update}
     if store.dialect != "postgresql":  # no round trips to save: the two steps as they are
@@ -228,13 +233,13 @@ def finish_then_claim(store: Store, owner: str, item: Any, now: datetime, until:
     params = {**_params(owner, now, until, id=item.id, cid=item.channel_id, wall=wall, app=app, at=now,
                         action=audit_action), **{f"v_{k}": v for k, v in values.items()}}
     with store.autocommit.connect() as conn:
-        row = conn.execute(_finish_then_claim_stmt(keys), params).first()
+        row = conn.execute(finish_then_claim_stmt(keys), params).first()
     if row is None:
         return False, None, False
-    delivery, item = row[2:2 + len(CLAIMED_DELIVERY)], row[2 + len(CLAIMED_DELIVERY):]
+    delivery, story = row[2:2 + len(CLAIMED_DELIVERY)], row[2 + len(CLAIMED_DELIVERY):]
     if delivery[0] is None:
         return True, None, bool(row[1])
-    content = ContentRow(**dict(zip(CLAIMED_CONTENT, item, strict=True))) if item[0] is not None else None
+    content = ContentRow(**dict(zip(CLAIMED_CONTENT, story, strict=True))) if story[0] is not None else None
     return True, DeliveryRow(**dict(zip(CLAIMED_DELIVERY, delivery, strict=True)), content=content), False
 
 
@@ -242,11 +247,11 @@ def _finish_in(conn: Connection, store: Store, action: bool, fenced: bool, value
                base: dict[str, Any]) -> bool:
     """The finish inside a transaction the caller holds (two statements)."""
     keys = tuple(sorted(values))
-    row = conn.execute(_finish_stmt(action, keys, fenced), {**base, **{f"v_{k}": v for k, v in values.items()}}).first()
+    row = conn.execute(finish_stmt(action, keys, fenced), {**base, **{f"v_{k}": v for k, v in values.items()}}).first()
     if row is None:
         return False
     noun = "action" if action else "delivery"
-    conn.execute(_AUDIT, {"at": base["p_at"], "actor": "bot", "action": base["p_action"] or f"{noun}.{row.state}",
+    conn.execute(AUDIT_INSERT, {"at": base["p_at"], "actor": "bot", "action": base["p_action"] or f"{noun}.{row.state}",
                           "subject": str(row.id), "detail": {"channel": row.channel_id, "content": row.content_id,
                                                              "reason": row.reason, "post": row.post}})
     return True
@@ -261,7 +266,7 @@ def record_removed_step(store: Store, owner: str, action: Any, now: datetime, ex
         if result.rowcount != 1:
             return False
         conn.execute(update(D).where(D.c.id == action.delivery_id).values(removed_at=now, updated_at=now))
-        conn.execute(_AUDIT, {"at": now, "actor": "bot", "action": "action.removed-old", "subject": str(action.id),
+        conn.execute(AUDIT_INSERT, {"at": now, "actor": "bot", "action": "action.removed-old", "subject": str(action.id),
                               "detail": {"channel": action.channel_id, "content": action.content_id,
                                          "post": action.target_post_id}})
     return True
@@ -279,7 +284,7 @@ def record_acted(store: Store, owner: str, action: Any, now: datetime, *, new_po
         if result.rowcount != 1:
             return False
         conn.execute(update(D).where(D.c.id == action.delivery_id).values(**delivery_values))
-        conn.execute(_AUDIT, {"at": now, "actor": "bot", "action": f"action.{action.action}",
+        conn.execute(AUDIT_INSERT, {"at": now, "actor": "bot", "action": f"action.{action.action}",
                               "subject": str(action.id), "detail": audit})
     return True
 
@@ -290,19 +295,19 @@ def record_acted(store: Store, owner: str, action: Any, now: datetime, *, new_po
 def acquire(store: Store, owner: str, channel_id: str, now: datetime, until: datetime) -> bool:
     """Lease one channel to ``owner`` if it is free (see :func:`_channel_free`)."""
     with store.autocommit.connect() as conn:
-        return conn.execute(_lease_stmts()[0], _params(owner, now, until, cid=channel_id)).rowcount == 1
+        return conn.execute(lease_stmts()[0], _params(owner, now, until, cid=channel_id)).rowcount == 1
 
 
 def release(store: Store, owner: str, channel_id: str, now: datetime) -> bool:
     """Give the channel's lease back (only if ``owner`` still holds it); whether it did."""
     with store.autocommit.connect() as conn:
-        return conn.execute(_lease_stmts()[1], _params(owner, now, cid=channel_id)).rowcount == 1
+        return conn.execute(lease_stmts()[1], _params(owner, now, cid=channel_id)).rowcount == 1
 
 
 def renew(store: Store, owner: str, until: datetime, *, channels: list[str], deliveries: list[int],
           actions: list[int]) -> None:
     """Push the end of every lease ``owner`` holds to ``until`` (the heartbeat)."""
-    stmts = _renew_stmts()
+    stmts = renew_stmts()
     with store.engine.begin() as conn:
         for stmt, ids in zip(stmts, (channels, deliveries, actions), strict=True):
             if ids:
@@ -317,7 +322,7 @@ def release_settled(store: Store, now: datetime) -> int:
         for t in (D, A):
             n += conn.execute(
                 update(t)
-                .where(_sending(t), t.c.lease_until < now, t.c.lease_owner.like(f"%{SETTLING}"))
+                .where(in_sending(t), t.c.lease_until < now, t.c.lease_owner.like(f"%{SETTLING}"))
                 .values(state=DeliveryState.RETRY, needs_check=True,
                         next_attempt_at=case((t.c.next_attempt_at > now, t.c.next_attempt_at), else_=now),
                         lease_owner=None, lease_until=None, updated_at=now)
@@ -332,7 +337,7 @@ def reclaim_expired(store: Store, now: datetime) -> int:
         for t in (D, A):
             n += conn.execute(
                 update(t)
-                .where(_sending(t), t.c.lease_until < now)
+                .where(in_sending(t), t.c.lease_until < now)
                 .values(state=DeliveryState.RETRY, needs_check=True, next_attempt_at=now, lease_owner=None,
                         lease_until=None, updated_at=now,
                         reason="tiến trình dừng giữa lúc gửi: sẽ kiểm tra trên nền tảng trước khi gửi lại")

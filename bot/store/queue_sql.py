@@ -91,7 +91,7 @@ def _is_due_state(t: Any) -> ColumnElement[bool]:
     return and_(due, open_state(t)) if _on_deliveries(t) else due
 
 
-def _sending(t: Any) -> ColumnElement[bool]:
+def in_sending(t: Any) -> ColumnElement[bool]:
     """In ``sending`` (with the open-rows condition on deliveries, see :func:`_is_due_state`)."""
     return and_(t.c.state == _SENDING, open_state(t)) if _on_deliveries(t) else t.c.state == _SENDING
 
@@ -112,8 +112,8 @@ def _channel_free(cs: Any) -> ColumnElement[bool]:
         or_(cs.c.paused_until.is_(None), cs.c.paused_until <= now),
         or_(cs.c.lease_owner.is_(None), cs.c.lease_until.is_(None), cs.c.lease_until < now,
             cs.c.lease_owner == _p("me", TEXT)),
-        ~exists().where(d2.c.channel_id == cs.c.channel_id, _sending(d2)),
-        ~exists().where(a2.c.channel_id == cs.c.channel_id, _sending(a2)),
+        ~exists().where(d2.c.channel_id == cs.c.channel_id, in_sending(d2)),
+        ~exists().where(a2.c.channel_id == cs.c.channel_id, in_sending(a2)),
     )
 
 
@@ -124,12 +124,12 @@ def _held_and_idle(chained: bool = False) -> ColumnElement[bool]:
     now, cid = _p("now", DT), _p("cid", TEXT)
     cs, app = CS.alias("cs_own"), CS.alias("cs_app")
     d2, a2 = D.alias("d_busy"), A.alias("a_busy")
-    busy = [d2.c.channel_id == cid, _sending(d2)] + ([d2.c.id != _p("id")] if chained else [])
+    busy = [d2.c.channel_id == cid, in_sending(d2)] + ([d2.c.id != _p("id")] if chained else [])
     return and_(
         exists().where(cs.c.channel_id == cid, cs.c.lease_owner == _p("me", TEXT), cs.c.status == _ACTIVE,
                        or_(cs.c.paused_until.is_(None), cs.c.paused_until <= now)),
         ~exists().where(*busy),
-        ~exists().where(a2.c.channel_id == cid, _sending(a2)),
+        ~exists().where(a2.c.channel_id == cid, in_sending(a2)),
         ~exists().where(app.c.channel_id == _p("app", TEXT), app.c.paused_until > now),
     )
 
@@ -151,7 +151,7 @@ def _sending_values(t: Any) -> dict[str, Any]:
 
 
 @cache
-def _claim_batch_stmt(actions_only: bool, outbox: bool) -> Any:
+def claim_batch_stmt(actions_only: bool, outbox: bool) -> Any:
     """Lease up to ``p_limit`` channels with due work, edits and removals first, then the highest
     priority, then the channel that waited longest (a released lease keeps its release time).
 
@@ -195,12 +195,12 @@ def _claim_batch_stmt(actions_only: bool, outbox: bool) -> Any:
 
 
 @cache
-def _claim_next_stmt(action: bool, by_id: bool, after: Any = None, action_due: Any = None) -> Any:
+def claim_next_stmt(action: bool, by_id: bool, after: Any = None, action_due: Any = None) -> Any:
     """Move the channel's first due row (or, ``by_id``, row ``p_id`` if it is due) to ``sending``.
 
     A channel's due edits and removals go before its deliveries: the delivery claim finds nothing
     while an action is due, and the caller then claims the action. ``after``: the CTE of a finish in
-    the same statement (:func:`_finish_then_claim_stmt`); the claim happens only if that finish did.
+    the same statement (:func:`finish_then_claim_stmt`); the claim happens only if that finish did.
     ``action_due``: a CTE of the channel's due edits and removals, read once for the whole statement."""
     t = A if action else D
     pick_t = t.alias("pick")
@@ -232,11 +232,11 @@ def _claim_next_stmt(action: bool, by_id: bool, after: Any = None, action_due: A
 
 
 @cache
-def _claim_with_content_stmt() -> Any:
+def claim_with_content_stmt() -> Any:
     """PostgreSQL: the delivery claim and its content item in one statement (a data-modifying CTE)."""
     # Short names keep the statement under psycopg's 4 KiB limit for caching its parsed form, and only
     # the columns a delivery needs come back (each column costs a description object on every call).
-    claimed, item = _claim_next_stmt(False, False).cte("k"), CI.alias("i")
+    claimed, item = claim_next_stmt(False, False).cte("k"), CI.alias("i")
     return select(
         *[claimed.c[k].label(f"d_{k}") for k in CLAIMED_DELIVERY],
         *[item.c[k].label(f"c_{k}") for k in CLAIMED_CONTENT],
@@ -252,11 +252,11 @@ CLAIMED_CONTENT = ("id", "title", "kind", "unit_id", "body", "link", "image", "i
                    "approved", "approved_at", "expires", "withdrawn", "version")
 
 
-_CONTENT_BY_ID = select(CI).where(CI.c.id == _p("id", TEXT))
+CONTENT_BY_ID = select(CI).where(CI.c.id == _p("id", TEXT))
 
 
 @cache
-def _finish_stmt(action: bool, keys: tuple[str, ...], fenced: bool) -> Any:
+def finish_stmt(action: bool, keys: tuple[str, ...], fenced: bool) -> Any:
     """The fenced UPDATE of a row's new state (``v_<column>`` parameters), returning what the audit row says."""
     t = A if action else D
     where = [t.c.id == _p("id")]
@@ -285,13 +285,13 @@ def _audit_of(done: Any, action: bool) -> Any:
 
 
 @cache
-def _finish_and_audit_stmt(action: bool, keys: tuple[str, ...], fenced: bool) -> Any:
+def finish_and_audit_stmt(action: bool, keys: tuple[str, ...], fenced: bool) -> Any:
     """PostgreSQL: the finish and its audit row in one statement; one row back when the fence held."""
-    return _audit_of(_finish_stmt(action, keys, fenced).cte("done"), action)
+    return _audit_of(finish_stmt(action, keys, fenced).cte("done"), action)
 
 
 @cache
-def _finish_then_claim_stmt(keys: tuple[str, ...]) -> Any:
+def finish_then_claim_stmt(keys: tuple[str, ...]) -> Any:
     """PostgreSQL: a delivery's fenced finish, its audit row and the claim of the channel's next due
     delivery (with its content item), in one statement and one transaction.
 
@@ -301,11 +301,11 @@ def _finish_then_claim_stmt(keys: tuple[str, ...]) -> Any:
     same statement when nothing was claimed and no edit or removal is due on it (the drain is over). The claim's check that nothing of the channel is in ``sending`` leaves
     out the finished row only: every sub-statement sees the rows as they were when the statement
     began, and this row is leaving ``sending`` in it."""
-    done = _finish_stmt(False, keys, True).cte("f")
+    done = finish_stmt(False, keys, True).cte("f")
     audit = _audit_of(done, False).cte("au")
     a4 = A.alias("a")
     action_due = select(a4.c.id).where(a4.c.channel_id == _p("cid", TEXT), _due(a4)).limit(1).cte("ad")
-    claimed, item = _claim_next_stmt(False, False, done, action_due).cte("k"), CI.alias("i")
+    claimed, item = claim_next_stmt(False, False, done, action_due).cte("k"), CI.alias("i")
     c = CS.alias("c")
     release = (
         update(c)
@@ -322,11 +322,11 @@ def _finish_then_claim_stmt(keys: tuple[str, ...]) -> Any:
     ).select_from(audit.outerjoin(claimed, literal_column("true")).outerjoin(item, item.c.id == claimed.c.content_id))
 
 
-_AUDIT = insert(AL)
+AUDIT_INSERT = insert(AL)
 
 
 @cache
-def _renew_stmts() -> tuple[Any, Any, Any]:
+def renew_stmts() -> tuple[Any, Any, Any]:
     until, me = _p("until", DT), _p("me", TEXT)
     return (
         update(CS).where(CS.c.channel_id.in_(bindparam("p_ids", expanding=True)), CS.c.lease_owner == me)
@@ -339,7 +339,7 @@ def _renew_stmts() -> tuple[Any, Any, Any]:
 
 
 @cache
-def _lease_stmts() -> tuple[Any, Any]:
+def lease_stmts() -> tuple[Any, Any]:
     acquire = (
         update(CS)
         .where(CS.c.channel_id == _p("cid", TEXT), _channel_free(CS))

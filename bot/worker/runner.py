@@ -303,6 +303,16 @@ class Worker:
                 self._held.discard(d.channel_id)
         return ok, nxt, released
 
+    def _keep_decided(self, chain: _Chain | None) -> None:
+        """After an error in a drain: record the finish decided before it, if it was not written yet (a
+        failure here too leaves the row in ``sending``: it is reclaimed and reconciled)."""
+        if chain is None or chain.kwargs is None:
+            return
+        try:
+            self._flush(chain, claim=False)
+        except Exception:  # noqa: BLE001 - the drain's own error is already logged; the lease runs out
+            log.exception("delivery %s: không ghi được kết quả; sẽ kiểm tra trên nền tảng khi thu hồi", chain.item.id)
+
     def _pause(self, channel_id: str, platform: str, scope: str, seconds: float, reason: str) -> None:
         target = f"app:{platform}" if scope == "app" else channel_id
         now = self.clock.now()  # the pause starts when it is decided, not when the call started
@@ -408,23 +418,21 @@ class Worker:
                 self._chained.chain = chain
                 try:
                     outcome = self.deliver(d)
+                    more = n + 1 < PER_CHANNEL_PER_RUN and outcome not in STOPS and not self.stopping.is_set()
+                    nxt = None
+                    if chain is not None and chain.kwargs is not None:
+                        ok, nxt, released = self._flush(chain, claim=more)
+                        if not ok:
+                            outcome, more = "lease-lost", False
                 except Exception:
                     log.exception("delivery %s: lỗi không mong đợi; lượt gửi sẽ được thu hồi khi hết hạn", d.id)
-                    self._chained.chain = None
-                    if chain is not None and chain.kwargs is not None:
-                        self._flush(chain, claim=False)  # what was decided before the error is kept
+                    self._keep_decided(chain)
                     with self._lock:  # let its lease run out: it is reclaimed and reconciled
                         (self._acting if queue.is_action(d) else self._sending).discard(d.id or 0)
                     report.outcomes["error"] += 1
                     break
                 finally:
                     self._chained.chain = None
-                more = n + 1 < PER_CHANNEL_PER_RUN and outcome not in STOPS and not self.stopping.is_set()
-                nxt = None
-                if chain is not None and chain.kwargs is not None:
-                    ok, nxt, released = self._flush(chain, claim=more)
-                    if not ok:
-                        outcome, more = "lease-lost", False
                 report.outcomes[outcome] += 1
                 if self.on_delivery:
                     self.on_delivery(outcome)

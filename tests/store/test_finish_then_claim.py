@@ -175,3 +175,26 @@ def test_a_drain_whose_finish_is_refused_counts_it_lease_lost_and_stops_the_chan
     # that channel stopped for this pass; the other was drained
     assert by_channel[(lost_row.channel_id, DeliveryState.SENT)] == 0
     assert report.outcomes["sent"] == 3
+
+
+def test_a_store_error_while_recording_is_one_error_and_the_pass_goes_on(fleet, monkeypatch) -> None:
+    """The kept-back finish fails to reach the store: that delivery stays in ``sending`` (it is reclaimed and
+    checked on the platform), the channel is released, and the other channel is still served."""
+    store, seeded = fleet
+    w = _worker(seeded, store)
+    real, failed = queue.finish_then_claim, []
+
+    def once_broken(*args, **kwargs):
+        if not failed:
+            failed.append(args[2].id)
+            raise OSError("mất kết nối tới cơ sở dữ liệu")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "finish_then_claim", once_broken)
+    report = w.run_once()
+    w.close()
+    (broken,) = failed
+    row = _row(store, broken)
+    assert report.outcomes["error"] == 1 and report.outcomes["sent"] == 3
+    assert row.state == DeliveryState.SENDING and row.lease_owner == w.owner  # reclaimed once its lease ends
+    assert _lease(store, row.channel_id) is None
