@@ -49,6 +49,7 @@ from bot.store.queue_sql import (
     A,
     D,
     claim_batch_stmt,
+    claim_batch_with_rows_stmt,
     claim_next_stmt,
     claim_with_content_stmt,
     finish_and_audit_stmt,
@@ -108,16 +109,34 @@ def _params(owner: str, now: datetime, until: datetime | None = None, **more: An
 
 
 def claim_channels(store: Store, owner: str, now: datetime, until: datetime, *, limit: int,
-                   since: datetime | None, actions_only: bool, outbox: bool) -> list[str]:
-    """Lease up to ``limit`` channels that have due work (see :func:`claim_batch_stmt`); their ids.
-    ``since``: the start of the pass (channels released after it were served in it); None: any.
+                   since: datetime | None, actions_only: bool, outbox: bool,
+                   wall: datetime | None = None) -> list[tuple[str, Any]]:
+    """Lease up to ``limit`` channels that have due work (see :func:`claim_batch_stmt`): for each, its
+    id and its first due delivery moved to ``sending`` with its content (as :func:`claim_next`), or None
+    when none was claimed with the lease — the caller then asks :func:`claim_next`, which also claims
+    due edits and removals. ``since``: the start of the pass (channels released after it were served
+    in it); None: any. ``wall``: the real time, for the claim's first attempt.
 
-    Locked rows are skipped on PostgreSQL, so concurrent claimers get disjoint channels without
-    waiting for each other."""
+    On PostgreSQL the lease and the claims go in one statement (:func:`claim_batch_with_rows_stmt`),
+    and locked rows are skipped, so concurrent claimers get disjoint channels without waiting for
+    each other. On SQLite (no round trips to save) only the lease is taken here."""
+    params = _params(owner, now, until, limit=limit, since=since or _NEVER, wall=wall)
+    with_rows = store.dialect == "postgresql" and not actions_only and wall is not None
     with store.autocommit.connect() as conn:
-        rows = conn.execute(claim_batch_stmt(actions_only, outbox),
-                            _params(owner, now, until, limit=limit, since=since or _NEVER)).all()
-    return [r[0] for r in rows]
+        rows = conn.execute(claim_batch_with_rows_stmt(outbox) if with_rows else claim_batch_stmt(actions_only, outbox),
+                            params).all()
+    if not with_rows:
+        return [(r[0], None) for r in rows]
+    n = len(CLAIMED_DELIVERY)
+    return [(r[0], _claimed(r[1:1 + n], r[1 + n:])) for r in rows]
+
+
+def _claimed(delivery: Any, story: Any) -> Any:
+    """A delivery (and its item) read by position from a statement that claimed it, or None."""
+    if delivery[0] is None:
+        return None
+    content = ContentRow(**dict(zip(CLAIMED_CONTENT, story, strict=True))) if story[0] is not None else None
+    return DeliveryRow(**dict(zip(CLAIMED_DELIVERY, delivery, strict=True)), content=content)
 
 
 def claim_next(store: Store, owner: str, channel_id: str, now: datetime, until: datetime, wall: datetime, *,
@@ -236,11 +255,8 @@ def finish_then_claim(store: Store, owner: str, item: Any, now: datetime, until:
         row = conn.execute(finish_then_claim_stmt(keys), params).first()
     if row is None:
         return False, None, False
-    delivery, story = row[2:2 + len(CLAIMED_DELIVERY)], row[2 + len(CLAIMED_DELIVERY):]
-    if delivery[0] is None:
-        return True, None, bool(row[1])
-    content = ContentRow(**dict(zip(CLAIMED_CONTENT, story, strict=True))) if story[0] is not None else None
-    return True, DeliveryRow(**dict(zip(CLAIMED_DELIVERY, delivery, strict=True)), content=content), False
+    nxt = _claimed(row[2:2 + len(CLAIMED_DELIVERY)], row[2 + len(CLAIMED_DELIVERY):])
+    return True, nxt, nxt is None and bool(row[1])
 
 
 def _finish_in(conn: Connection, store: Store, action: bool, fenced: bool, values: dict[str, Any],

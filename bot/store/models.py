@@ -47,7 +47,7 @@ def open_state(table: Any) -> Any:
     """``state IN ('pending', 'sending', 'retry')`` on ``table`` (a Table or an alias of one).
 
     Why a query on a channel's open rows says this even beside ``state = 'sending'``: the index
-    that answers it (``ix_delivery_channel_open``) holds open rows only, so that its size follows
+    that answers it (``ix_delivery_channel_next``) holds open rows only, so that its size follows
     the queue and not the history, and SQLite uses a partial index only when the query repeats
     the index's condition as it is written (it does no algebra). PostgreSQL would prove it alone."""
     return table.c.state.in_([literal_column(f"'{s}'") for s in DeliveryState.OPEN])
@@ -163,12 +163,11 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_open_lease", "state", "lease_until", sqlite_where=text(OPEN_SQL), postgresql_where=text(OPEN_SQL)),
         # Sent posts by time (0010): the recent ones (engagement, the weekly digest) without the history.
         Index("ix_delivery_sent_at", "sent_at", sqlite_where=text(SENT_SQL), postgresql_where=text(SENT_SQL)),
-        Index("ix_delivery_channel_open", "channel_id", "state", sqlite_where=text(OPEN_SQL),
-              postgresql_where=text(OPEN_SQL)),
+        # ix_delivery_channel_next (a channel's open rows in claim order, 0011) is declared below the class.
     )
     id: int | None = Field(default=None, primary_key=True)
     content_id: str  # indexed by uq_delivery (content_id, channel_id)
-    channel_id: str  # open rows indexed by ix_delivery_channel_open (channel_id, state)
+    channel_id: str  # open rows indexed by ix_delivery_channel_next (channel_id, priority DESC, due_at, id)
     unit_id: str  # not indexed (0010): no query looks deliveries up by unit
     platform: str
     schedule_id: str | None = None  # None for milestone announcements
@@ -193,6 +192,13 @@ class Delivery(SQLModel, table=True):
     post_version: int | None = None  # the content version the live post shows (issue 16); None: version 1
     removed_at: datetime | None = None  # the post was removed from the platform (withdrawal or repost)
 
+
+
+# A channel's open rows in the order the worker claims them (migration 0011): its next delivery is
+# the first entry, with no table rows read and sorted per claim.
+_D = Delivery.__table__  # type: ignore[attr-defined]
+Index("ix_delivery_channel_next", _D.c.channel_id, _D.c.priority.desc(), _D.c.due_at, _D.c.id, _D.c.state,
+      sqlite_where=text(OPEN_SQL), postgresql_where=text(OPEN_SQL))
 
 class Engagement(SQLModel, table=True):
     """Engagement of a sent post as read back from its platform at ``read_at``."""

@@ -218,14 +218,16 @@ class Worker:
         served in this pass and is left for the next (as is every channel this worker holds now).
         """
         now = self.clock.now()
-        channels = queue.claim_channels(self.store, self.owner, now, now + self.lease,
-                                        limit=max(1, limit or self.batch), since=since,
-                                        actions_only=self._actions_only, outbox=self.force_outbox)
+        leased = queue.claim_channels(self.store, self.owner, now, now + self.lease, limit=max(1, limit or self.batch),
+                                      since=since, actions_only=self._actions_only, outbox=self.force_outbox,
+                                      wall=utcnow())
         with self._lock:
-            self._held.update(channels)
+            self._held.update(cid for cid, _ in leased)
+            self._sending.update(d.id for _, d in leased if d is not None)
         claimed: list[Any] = []
-        for cid in channels:
-            d = self.claim_next(cid)
+        for cid, d in leased:
+            if d is None:  # not claimed with the lease (an edit may be due first): ask the channel
+                d = self.claim_next(cid)
             if d is None:
                 self._release(cid)
                 continue
@@ -375,16 +377,16 @@ class Worker:
     def _publish_due(self, report: WorkerReport) -> None:
         """Serve each channel with due work once (at most PER_CHANNEL_PER_RUN deliveries), ``max_workers``
         at a time. While claims come back full (more channels are due than this worker can serve at once),
-        channels are claimed up to ``min(batch, max_workers)`` at a time and wait their turn in ``ready``
-        (leased, their first row in ``sending``, renewed by the heartbeat): leasing reads every channel's
-        state, so doing it for each free slot cost as much as the posts themselves when 1,000 Pages each
-        had one post due (issue 15). A short claim means few channels are due: then only free slots are
-        claimed, so that other workers get their share."""
+        ``batch`` channels are claimed at a time and wait their turn in ``ready`` (leased, their first row
+        in ``sending``, renewed by the heartbeat): leasing reads every channel's state, so doing it for
+        each free slot cost as much as the posts themselves when 400 Pages each had one post due (issue
+        15). A short claim means few channels are due: then only free slots are claimed, so that other
+        workers get their share."""
         slots = max(1, self.max_workers)
         busy: dict[Future[WorkerReport], str] = {}
         ready: deque[Any] = deque()
         since = self.clock.now()  # channels released after this were served in this pass
-        ahead, plenty = min(self.batch, slots), False
+        ahead, plenty = self.batch, False
         with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="deliver") as pool:
             while True:
                 if len(busy) < slots and not ready and not self.stopping.is_set():

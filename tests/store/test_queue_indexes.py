@@ -56,7 +56,7 @@ def _plans(store: Store, run) -> list[tuple[str, list[str]]]:
     return out
 
 
-ALLOWED = ("PRIMARY KEY", "ix_delivery_channel_open (channel_id=?", "sqlite_autoindex_delivery",
+ALLOWED = ("PRIMARY KEY", "ix_delivery_channel_next (channel_id=?", "sqlite_autoindex_delivery",
            "ix_delivery_open_lease (state=? AND lease_until<?)")
 
 
