@@ -215,3 +215,66 @@ def test_the_chained_statement_of_a_sent_post_stays_within_psycopgs_cache_of_par
         dialect=postgresql.psycopg.dialect())
     assert len(str(compiled).encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
     assert len(compiled.params) <= _queries.MAX_CACHED_STATEMENT_PARAMS
+
+
+def test_a_batch_lease_claims_each_channels_first_due_delivery_with_its_story(fleet) -> None:
+    """The lease of a batch of channels comes with each one's next delivery in ``sending`` (on PostgreSQL
+    in the same statement): the highest priority first, then the earliest due — never one that is not due."""
+    store, seeded = fleet
+    now = utcnow()
+    with store.session() as s:
+        rows = s.exec(select(Delivery).order_by(Delivery.channel_id, Delivery.id)).all()
+        by_channel: dict[str, list[Delivery]] = {}
+        for r in rows:
+            by_channel.setdefault(r.channel_id, []).append(r)
+        (a1, a2, a3), (b1, b2, b3) = by_channel.values()
+        s.execute(update(Delivery).where(Delivery.id == a3.id).values(priority=5))  # a milestone: first
+        s.execute(update(Delivery).where(Delivery.id == b1.id).values(due_at=now + timedelta(hours=1)))  # not due yet
+        s.execute(update(Delivery).where(Delivery.id == b2.id).values(due_at=now - timedelta(hours=2)))
+    w = _worker(seeded, store)
+    claimed = {d.channel_id: d for d in w.claim_batch(8)}
+    assert {c: d.id for c, d in claimed.items()} == {a3.channel_id: a3.id, b2.channel_id: b2.id}
+    for d in claimed.values():
+        assert d.state == DeliveryState.SENDING and d.lease_owner == w.owner and d.attempts == 1
+        assert d.content is not None and d.content.id == d.content_id and d.content.body
+        assert _row(store, d.id).state == DeliveryState.SENDING
+        assert _lease(store, d.channel_id) == w.owner
+    with store.session() as s:
+        sending = s.exec(select(Delivery.id).where(Delivery.state == DeliveryState.SENDING)).all()
+    assert sorted(sending) == sorted([a3.id, b2.id])
+    assert w._sending == {a3.id, b2.id}  # renewed by the heartbeat from now on
+    assert _worker(seeded, store, owner="other").claim_batch(8) == []  # both channels busy
+
+
+def test_a_batch_lease_gives_a_channel_its_due_edit_before_its_next_delivery(fleet) -> None:
+    store, seeded = fleet
+    w = _worker(seeded, store)
+    report = w.run_once()  # every post goes out
+    assert report.outcomes["sent"] == 6
+    with store.session() as s:
+        sent = s.exec(select(Delivery).order_by(Delivery.channel_id, Delivery.id)).all()
+        edited, waiting, elsewhere = sent[0], sent[1], sent[-1]
+        assert waiting.channel_id == edited.channel_id != elsewhere.channel_id
+        s.add(PostAction(delivery_id=edited.id, content_id=edited.content_id, channel_id=edited.channel_id,
+                         unit_id=edited.unit_id, platform=edited.platform, action="edit", version=2,
+                         due_at=utcnow() - timedelta(seconds=1), target_post_id=edited.platform_post_id))
+        # a post is due again on the same channel, and one on the other channel
+        s.execute(update(Delivery).where(Delivery.id.in_([waiting.id, elsewhere.id])).values(  # type: ignore[union-attr]
+            state=DeliveryState.PENDING, sent_at=None, platform_post_id=None, attempts=0))
+    claimed = {item.channel_id: item for item in _worker(seeded, store, owner="w2").claim_batch(8)}
+    assert set(claimed) == {edited.channel_id, elsewhere.channel_id}
+    first = claimed[edited.channel_id]
+    assert queue.is_action(first) and first.action == "edit" and first.state == DeliveryState.SENDING
+    assert _row(store, waiting.id).state == DeliveryState.PENDING  # waits for the edit
+    other = claimed[elsewhere.channel_id]
+    assert not queue.is_action(other) and other.id == elsewhere.id
+
+
+def test_quiet_hours_lease_claims_no_delivery_with_the_channel(fleet) -> None:
+    store, seeded = fleet
+    w = _worker(seeded, store)
+    w._actions_only = True  # what run_once sets in quiet hours
+    assert w.claim_batch(8) == []
+    with store.session() as s:
+        assert s.exec(select(Delivery.id).where(Delivery.state == DeliveryState.SENDING)).all() == []
+        assert s.exec(select(ChannelState.channel_id).where(ChannelState.lease_owner.is_not(None))).all() == []  # type: ignore[union-attr]
