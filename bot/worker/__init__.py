@@ -16,8 +16,8 @@ channel with a delivery in ``sending`` (a live call, or one a dead process left 
 leased to anybody else until that delivery is settled or reclaimed.
 
 Claiming. A pass claims work in small batches: up to ``batch`` channels that have due
-deliveries, each with its channel lease and its first due delivery moved to ``sending``, in
-one transaction. On PostgreSQL the channel rows and the delivery rows are taken with
+deliveries, each with its channel lease and its first due delivery moved to ``sending`` (one
+statement on PostgreSQL; a channel with an edit or removal due gets that first). On PostgreSQL the channel rows and the delivery rows are taken with
 ``SELECT … FOR UPDATE SKIP LOCKED``, so concurrent claimers on any number of machines get
 disjoint work without waiting for each other; on SQLite (one process) the same conditions go
 through atomic conditional UPDATEs. A thread then drains its channel (at most
