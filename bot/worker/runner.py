@@ -377,16 +377,16 @@ class Worker:
     def _publish_due(self, report: WorkerReport) -> None:
         """Serve each channel with due work once (at most PER_CHANNEL_PER_RUN deliveries), ``max_workers``
         at a time. While claims come back full (more channels are due than this worker can serve at once),
-        ``batch`` channels are claimed at a time and wait their turn in ``ready`` (leased, their first row
-        in ``sending``, renewed by the heartbeat): leasing reads every channel's state, so doing it for
-        each free slot cost as much as the posts themselves when 400 Pages each had one post due (issue
-        15). A short claim means few channels are due: then only free slots are claimed, so that other
-        workers get their share."""
+        ``batch`` channels (at most twice ``max_workers``) are claimed at a time and wait their turn in
+        ``ready`` (leased, their first row in ``sending``, renewed by the heartbeat): leasing reads every
+        channel's state, so doing it for each free slot cost as much as the posts themselves when 400
+        Pages each had one post due (issue 15). A short claim means few channels are due: then only free
+        slots are claimed, so that other workers get their share."""
         slots = max(1, self.max_workers)
         busy: dict[Future[WorkerReport], str] = {}
         ready: deque[Any] = deque()
         since = self.clock.now()  # channels released after this were served in this pass
-        ahead, plenty = self.batch, False
+        ahead, plenty = min(self.batch, 2 * slots), False
         with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="deliver") as pool:
             while True:
                 if len(busy) < slots and not ready and not self.stopping.is_set():
