@@ -130,3 +130,50 @@ def test_recent_posts_are_read_through_the_index_of_sent_posts_by_time(busy) -> 
     steps = [step for _, plan in plans for step in _delivery_steps(plan)]
     assert len(plans) == 2 and steps
     assert all("ix_delivery_sent_at (sent_at>?" in step for step in steps), steps
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_migration_0011_moves_a_running_store_to_the_claim_order_index_and_back(kind: str, tmp_path: Path,
+                                                                               request: pytest.FixtureRequest) -> None:
+    """A store at 0010 with a queue and a history upgrades to 0011 (and back), and its worker then claims
+    each channel's highest-priority, earliest-due row through ``ix_delivery_channel_next``."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect, text
+
+    from bot.store.db import MIGRATIONS, make_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}" if kind == "sqlite" else request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+
+    def to(revision: str, down: bool = False) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            (command.downgrade if down else command.upgrade)(cfg, revision)
+
+    def indexes() -> set[str]:
+        return {ix["name"] for ix in inspect(engine).get_indexes("delivery")}
+
+    to("0010")
+    assert "ix_delivery_channel_open" in indexes() and "ix_delivery_channel_next" not in indexes()
+    engine.dispose()
+    store = open_store(url)  # what a worker of the new version does first: upgrade to head
+    try:
+        assert "ix_delivery_channel_next" in {ix["name"] for ix in inspect(store.engine).get_indexes("delivery")}
+        pages = page_ids(2)
+        seeded = seed(store, make_workspace(tmp_path, pages), pages, 3)
+        with store.session() as s:
+            s.execute(update(Delivery).where(Delivery.id == max(seeded.ids)).values(priority=9))
+        w = Worker(seeded.campaign, store, {}, owner="w", force_outbox=True, heartbeat=False)
+        assert max(seeded.ids) in {d.id for d in w.claim_batch(8)}
+        w.close()
+    finally:
+        store.close()
+    to("0010", down=True)
+    assert "ix_delivery_channel_open" in indexes() and "ix_delivery_channel_next" not in indexes()
+    to("head")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0011"
+    engine.dispose()
