@@ -167,7 +167,7 @@ class Delivery(SQLModel, table=True):
     )
     id: int | None = Field(default=None, primary_key=True)
     content_id: str  # indexed by uq_delivery (content_id, channel_id)
-    channel_id: str  # open rows indexed by ix_delivery_channel_next (channel_id, priority DESC, due_at, id)
+    channel_id: str  # open rows indexed by ix_delivery_channel_next (channel_id, priority DESC, due_at, id, state)
     unit_id: str  # not indexed (0010): no query looks deliveries up by unit
     platform: str
     schedule_id: str | None = None  # None for milestone announcements
@@ -193,12 +193,13 @@ class Delivery(SQLModel, table=True):
     removed_at: datetime | None = None  # the post was removed from the platform (withdrawal or repost)
 
 
-
 # A channel's open rows in the order the worker claims them (migration 0011): its next delivery is
-# the first entry, with no table rows read and sorted per claim.
+# the first entry, with no table rows read and sorted per claim; ``state`` last, so that "is anything of
+# the channel in sending" is answered from the index alone on SQLite.
 _D = Delivery.__table__  # type: ignore[attr-defined]
 Index("ix_delivery_channel_next", _D.c.channel_id, _D.c.priority.desc(), _D.c.due_at, _D.c.id, _D.c.state,
       sqlite_where=text(OPEN_SQL), postgresql_where=text(OPEN_SQL))
+
 
 class Engagement(SQLModel, table=True):
     """Engagement of a sent post as read back from its platform at ``read_at``."""

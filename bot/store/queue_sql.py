@@ -194,7 +194,6 @@ def claim_batch_stmt(actions_only: bool, outbox: bool) -> Any:
     )
 
 
-
 @cache
 def claim_batch_with_rows_stmt(outbox: bool) -> Any:
     """PostgreSQL: lease channels as :func:`claim_batch_stmt` and, in the same statement, move each
@@ -228,6 +227,7 @@ def claim_batch_with_rows_stmt(outbox: bool) -> Any:
         leased.c.channel_id, *[claimed.c[k] for k in CLAIMED_DELIVERY], *[item.c[k] for k in CLAIMED_CONTENT],
     ).select_from(leased.outerjoin(claimed, claimed.c.channel_id == leased.c.channel_id)
                   .outerjoin(item, item.c.id == claimed.c.content_id))
+
 
 @cache
 def claim_next_stmt(action: bool, by_id: bool, after: Any = None, action_due: Any = None) -> Any:

@@ -17,14 +17,15 @@ leased to anybody else until that delivery is settled or reclaimed.
 
 Claiming. A pass claims work in small batches: up to ``batch`` channels that have due
 deliveries, each with its channel lease and its first due delivery moved to ``sending`` (one
-statement on PostgreSQL; a channel with an edit or removal due gets that first). On PostgreSQL the channel rows and the delivery rows are taken with
-``SELECT … FOR UPDATE SKIP LOCKED``, so concurrent claimers on any number of machines get
-disjoint work without waiting for each other; on SQLite (one process) the same conditions go
-through atomic conditional UPDATEs. A thread then drains its channel (at most
-``PER_CHANNEL_PER_RUN`` deliveries a pass), claiming each next delivery the same way, and
-releases the channel. The finish of one delivery and the claim of the next travel together (one
-statement on PostgreSQL: ``finish_then_claim``), so a delivery costs one round trip and one
-commit; the next is claimed only if that fenced finish went through. ``lease_until`` of a released channel keeps the time it was released, so
+statement on PostgreSQL; a channel with an edit or removal due gets that first). On PostgreSQL
+the channel rows and the delivery rows are taken with ``SELECT … FOR UPDATE SKIP LOCKED``, so
+concurrent claimers on any number of machines get disjoint work without waiting for each other;
+on SQLite (one process) the same conditions go through atomic conditional UPDATEs. A thread then
+drains its channel (at most ``PER_CHANNEL_PER_RUN`` deliveries a pass), claiming each next
+delivery the same way, and releases the channel. The finish of one delivery and the claim of the
+next travel together (one statement on PostgreSQL: ``finish_then_claim``), so a delivery costs one
+round trip and one commit; the next is claimed only if that fenced finish went through.
+``lease_until`` of a released channel keeps the time it was released, so
 channels are served in turn.
 
 Leases. While a pass runs, a heartbeat renews the leases this worker holds (channels and

@@ -7,11 +7,12 @@ The worker claims a channel's next delivery as "the highest priority, then the e
 the oldest row". ``ix_delivery_channel_open (channel_id, state)`` found the channel's open rows but
 not in that order, so every claim read all of them from the table and sorted them: with 100 posts
 queued on a Page, 70 table pages and a sort per claim, 0.1 ms of PostgreSQL's 0.5 ms per delivery
-on the worker's hot path. ``ix_delivery_channel_next (channel_id, priority DESC, due_at, id)``,
+on the worker's hot path. ``ix_delivery_channel_next (channel_id, priority DESC, due_at, id, state)``,
 over the same open rows, hands the claim its row first, and answers the batch lease's questions
 (does the channel have due work, its top priority) from the first entries too. Whether anything of
-a channel is in ``sending`` is asked through ``ix_delivery_open_lease``, which holds the rows in
-``sending`` of every channel (a few per worker) at its front.
+a channel is in ``sending``: PostgreSQL asks ``ix_delivery_open_lease``, which holds the rows in
+``sending`` of every channel (a few per worker) at its front; SQLite reads it from this index alone
+(``state`` is its last column), without the table.
 """
 
 import sqlalchemy as sa
