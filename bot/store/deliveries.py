@@ -12,8 +12,8 @@ are one queue with the same rules (see bot.worker for the whole story):
   number of machines.
 
 Why Core statements built once (bot.store.queue_sql), executed on autocommit connections (issue
-15): a delivery costs one claim statement and one finish statement. The claim is one ``UPDATE … WHERE id = (SELECT …
-LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING …`` — concurrent claimers on PostgreSQL skip each
+15): a delivery costs one claim statement and one finish statement. The claim is one ``UPDATE …
+WHERE id = (SELECT … LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING …`` — concurrent claimers on PostgreSQL skip each
 other's rows instead of waiting, and SQLite (one writer at a time) runs the same statement
 atomically; on PostgreSQL the claimed row comes back joined with its content item in the same
 statement. The finish is one fenced ``UPDATE`` whose ``RETURNING`` feeds the audit row's

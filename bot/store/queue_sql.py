@@ -48,6 +48,7 @@ DUE_STATES = (DeliveryState.PENDING, DeliveryState.RETRY)
 # Constants written into the statements rather than bound: fewer parameters, shorter text.
 _SENDING, _ACTIVE = literal_column(f"'{SENDING}'"), literal_column("'active'")
 
+
 class _Moment(UTCDateTime):
     """A time parameter: converted like the columns on SQLite; on PostgreSQL written without a cast
     (psycopg sends it as ``timestamptz``). The cast, written at each of the ten places a statement
@@ -100,6 +101,25 @@ def _due(t: Any) -> ColumnElement[bool]:
     now = _p("now", DT)
     return and_(_is_due_state(t), t.c.due_at <= now,
                 or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now))
+
+
+def _first_due(pick: Any, channel: Any) -> Any:
+    """The id of ``channel``'s next due row in claim order — the highest priority, then the earliest
+    due, then the oldest, the order of ``ix_delivery_channel_next`` — locked, skipping a row that
+    another claimer holds (``pick``: an alias of the table)."""
+    return (
+        select(pick.c.id)
+        .where(pick.c.channel_id == channel, _due(pick))
+        .order_by(pick.c.priority.desc(), pick.c.due_at, pick.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=pick)
+    )
+
+
+def _actions_due(channel: Any, name: str = "a_due") -> Any:
+    """``channel``'s due edits and removals (they go before its next delivery)."""
+    a = A.alias(name)
+    return select(a.c.id).where(a.c.channel_id == channel, _due(a))
 
 
 def _channel_free(cs: Any) -> ColumnElement[bool]:
@@ -156,9 +176,10 @@ def claim_batch_stmt(actions_only: bool, outbox: bool) -> Any:
     priority, then the channel that waited longest (a released lease keeps its release time).
 
     Only channels whose lease ended before ``p_since`` (or never had one), and none this worker holds:
-    a pass serves each channel once, and a channel released since the pass began was served in it. Why a time and not a list of
-    channels to leave out: the statement's text stays the same at every call, so PostgreSQL plans it
-    once (a list of 1,000 channels also cost a comparison per channel and per item)."""
+    a pass serves each channel once, and a channel released since the pass began was served in it.
+    Why a time and not a list of channels to leave out: the statement's text stays the same at every
+    call, so PostgreSQL plans it once (a list of 1,000 channels also cost a comparison per channel
+    and per item)."""
     cs = CS.alias("cs")
     now = _p("now", DT)
     has_action = exists().where(A.c.channel_id == cs.c.channel_id, _due(A))
@@ -207,17 +228,9 @@ def claim_batch_with_rows_stmt(outbox: bool) -> Any:
     idle: the lease in the same statement chose channels that are free, active, not paused and with
     nothing in ``sending``, under a row lock that other claimers skip."""
     leased = claim_batch_stmt(False, outbox).cte("l")
-    pick, a3, t, item = D.alias("pick"), A.alias("a_due"), D.alias("d"), CI.alias("i")
-    first = (
-        select(pick.c.id)
-        .where(pick.c.channel_id == leased.c.channel_id, _due(pick))
-        .order_by(pick.c.priority.desc(), pick.c.due_at, pick.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True, of=pick)
-        .correlate(leased)
-        .scalar_subquery()
-    )
-    action_due = exists(select(a3.c.id).where(a3.c.channel_id == leased.c.channel_id, _due(a3)).correlate(leased))
+    t, item = D.alias("d"), CI.alias("i")
+    first = _first_due(D.alias("pick"), leased.c.channel_id).correlate(leased).scalar_subquery()
+    action_due = exists(_actions_due(leased.c.channel_id).correlate(leased))
     ids = select(first).select_from(leased).where(~action_due)
     claimed = (
         update(t).where(t.c.id.in_(ids), _is_due_state(t)).values(**_sending_values(t))
@@ -244,23 +257,14 @@ def claim_next_stmt(action: bool, by_id: bool, after: Any = None, action_due: An
     if by_id:
         where: list[Any] = [t.c.id == _p("id"), _is_due_state(t)]
     else:
-        order = (pick_t.c.priority.desc(), pick_t.c.due_at, pick_t.c.id)
-        pick = (
-            select(pick_t.c.id)
-            .where(pick_t.c.channel_id == _p("cid", TEXT), _due(pick_t))
-            .order_by(*order)
-            .limit(1)
-            .with_for_update(skip_locked=True, of=pick_t)
-            .scalar_subquery()
-        )
+        pick = _first_due(pick_t, _p("cid", TEXT)).scalar_subquery()
         where = [t.c.id == pick, _is_due_state(t), _held_and_idle(chained=after is not None)]
         if after is not None:
             where.append(exists(select(after.c.id)))
         if action_due is not None:
             where.append(~exists(select(action_due.c.id)))
         elif not action:
-            a3 = A.alias("a_due")
-            where.append(~exists().where(a3.c.channel_id == _p("cid", TEXT), _due(a3)))
+            where.append(~exists(_actions_due(_p("cid", TEXT))))
     # Chained (PostgreSQL), only the columns the worker reads come back (CLAIMED_DELIVERY).
     returned = [t.c[k] for k in CLAIMED_DELIVERY] if after is not None else list(t.c)
     return update(t).where(*where).values(**_sending_values(t)).returning(*returned)
@@ -333,13 +337,13 @@ def finish_then_claim_stmt(keys: tuple[str, ...]) -> Any:
     One row back when the fence held (the audit row's id, whether the channel was released, the next
     delivery's columns, all None when there is none to claim now); no row when the fence refused the
     finish, and then nothing was claimed or released either. The channel's lease is given back in the
-    same statement when nothing was claimed and no edit or removal is due on it (the drain is over). The claim's check that nothing of the channel is in ``sending`` leaves
-    out the finished row only: every sub-statement sees the rows as they were when the statement
-    began, and this row is leaving ``sending`` in it."""
+    same statement when nothing was claimed and no edit or removal is due on it (the drain is over).
+    The claim's check that nothing of the channel is in ``sending`` leaves out the finished row only:
+    every sub-statement sees the rows as they were when the statement began, and this row is
+    leaving ``sending`` in it."""
     done = finish_stmt(False, keys, True).cte("f")
     audit = _audit_of(done, False).cte("au")
-    a4 = A.alias("a")
-    action_due = select(a4.c.id).where(a4.c.channel_id == _p("cid", TEXT), _due(a4)).limit(1).cte("ad")
+    action_due = _actions_due(_p("cid", TEXT), name="a").limit(1).cte("ad")  # short alias: under 4 KiB
     claimed, item = claim_next_stmt(False, False, done, action_due).cte("k"), CI.alias("i")
     c = CS.alias("c")
     release = (

@@ -36,7 +36,6 @@ def figures(store: Store, campaign: Campaign, scope: set[str]) -> dict[str, Any]
         deliveries = dict(s.exec(select(Delivery.state, func.count()).where(Delivery.unit_id.in_(ids))
                                  .group_by(Delivery.state)).all())
         upcoming = list(s.exec(select(Delivery).where(Delivery.unit_id.in_(ids), open_state(Delivery.__table__),  # type: ignore[attr-defined]
-
                                                       Delivery.due_at >= utcnow())
                                .order_by(Delivery.due_at).limit(30)).all())
         per_unit_rows = s.exec(select(Delivery.unit_id, Delivery.state, func.count()).where(Delivery.unit_id.in_(ids))
